@@ -35,7 +35,12 @@ export class GatewayError extends Error {
   readonly param: string | null;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, message: string, defaults: { type: string; code: string | null }, opts: GatewayErrorOptions = {}) {
+  constructor(
+    status: number,
+    message: string,
+    defaults: { type: string; code: string | null },
+    opts: GatewayErrorOptions = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.status = status;
@@ -69,7 +74,9 @@ export class UnsupportedParameterError extends GatewayError {
   constructor(param: string, provider: string, detail?: string) {
     super(
       400,
-      `Unsupported parameter: '${param}' is not supported by provider '${provider}'${detail ? `: ${detail}` : "."}`,
+      `Unsupported parameter: '${param}' is not supported by provider '${provider}'${
+        detail ? `: ${detail}` : "."
+      }`,
       { type: "invalid_request_error", code: "unsupported_parameter" },
       { param },
     );
@@ -100,7 +107,10 @@ export class NotFoundError extends GatewayError {
 /** 404: the model does not exist (or the key cannot see it). */
 export class ModelNotFoundError extends GatewayError {
   constructor(message: string, opts: GatewayErrorOptions = {}) {
-    super(404, message, { type: "invalid_request_error", code: "model_not_found" }, { param: "model", ...opts });
+    super(404, message, { type: "invalid_request_error", code: "model_not_found" }, {
+      param: "model",
+      ...opts,
+    });
   }
 }
 
@@ -165,7 +175,10 @@ export class InsufficientQuotaError extends GatewayError {
 
 /** 500: a bug in the gateway. The message never carries internals. */
 export class InternalError extends GatewayError {
-  constructor(message = "The server had an error while processing your request.", opts: GatewayErrorOptions = {}) {
+  constructor(
+    message = "The server had an error while processing your request.",
+    opts: GatewayErrorOptions = {},
+  ) {
     super(500, message, { type: "server_error", code: "internal_error" }, opts);
   }
 }

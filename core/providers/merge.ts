@@ -1,0 +1,40 @@
+/** Helpers for emulating `n > 1`: merging concurrent streams and summing usage. */
+import type { Usage } from "../protocol.ts";
+
+/** Sums token counts (and OpenRouter's `cost` when any part has it). */
+export function sumUsage(parts: Usage[]): Usage {
+  const out: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  let cost: number | undefined;
+  for (const u of parts) {
+    out.prompt_tokens += u.prompt_tokens ?? 0;
+    out.completion_tokens += u.completion_tokens ?? 0;
+    out.total_tokens += u.total_tokens ?? 0;
+    if (typeof u.cost === "number") cost = (cost ?? 0) + u.cost;
+  }
+  if (cost !== undefined) out.cost = cost;
+  return out;
+}
+
+/**
+ * Yields items from several async iterables as soon as any produces one. If one
+ * throws, the others are closed and the error propagates.
+ */
+export async function* mergeStreams<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
+  const iterators = sources.map((s) => s[Symbol.asyncIterator]());
+  const pending = new Map<number, Promise<{ i: number; r: IteratorResult<T> }>>();
+  const pull = (i: number) => pending.set(i, iterators[i]!.next().then((r) => ({ i, r })));
+  iterators.forEach((_, i) => pull(i));
+  try {
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      if (r.done) {
+        pending.delete(i);
+        continue;
+      }
+      pull(i);
+      yield r.value;
+    }
+  } finally {
+    for (const i of pending.keys()) iterators[i]!.return?.(undefined).catch(() => {});
+  }
+}

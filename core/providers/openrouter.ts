@@ -1,0 +1,65 @@
+/**
+ * OpenRouter: the OpenAI-compatible provider with OpenRouter's attributes — a
+ * required key, the optional `HTTP-Referer` / `X-Title` attribution headers, and a
+ * model list that carries context length and per-token pricing (used for routing
+ * and for cost when a response has no `usage.cost`).
+ */
+import { OpenAICompatProvider } from "./openai_compat.ts";
+import type { ProviderModel } from "./provider.ts";
+
+export interface OpenRouterOptions {
+  name?: string;
+  baseUrl?: string;
+  apiKey?: string;
+  referer?: string;
+  title?: string;
+  timeoutMs: number;
+  streamIdleTimeoutMs: number;
+}
+
+export const OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1";
+
+interface OpenRouterModel {
+  id?: string;
+  created?: number;
+  context_length?: number | null;
+  pricing?: { prompt?: string | number; completion?: string | number };
+}
+
+function price(v: string | number | undefined): number {
+  const n = typeof v === "number" ? v : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+/** OpenRouter's `/models` body → provider models with pricing (USD per token). */
+export function parseOpenRouterModels(body: unknown): ProviderModel[] {
+  const data = (body as { data?: OpenRouterModel[] })?.data ?? [];
+  return data.filter((m) => typeof m.id === "string").map((m) => {
+    const owner = m.id!.includes("/") ? m.id!.slice(0, m.id!.indexOf("/")) : "openrouter";
+    const out: ProviderModel = {
+      id: m.id!,
+      ownedBy: owner,
+      created: typeof m.created === "number" ? m.created : 0,
+    };
+    if (typeof m.context_length === "number") out.contextLength = m.context_length;
+    if (m.pricing) out.pricing = { prompt: price(m.pricing.prompt), completion: price(m.pricing.completion) };
+    return out;
+  });
+}
+
+export function createOpenRouterProvider(opts: OpenRouterOptions): OpenAICompatProvider {
+  const headers: Record<string, string> = {};
+  if (opts.referer) headers["HTTP-Referer"] = opts.referer;
+  if (opts.title) headers["X-Title"] = opts.title;
+  return new OpenAICompatProvider({
+    name: opts.name ?? "openrouter",
+    kind: "openrouter",
+    baseUrl: opts.baseUrl ?? OPENROUTER_BASE_URL,
+    apiKey: opts.apiKey,
+    requireKey: true,
+    headers,
+    timeoutMs: opts.timeoutMs,
+    streamIdleTimeoutMs: opts.streamIdleTimeoutMs,
+    parseModels: parseOpenRouterModels,
+  });
+}

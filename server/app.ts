@@ -1,0 +1,232 @@
+/**
+ * createApp(deps) → a `Deno.serve` handler. A small routing table (method + path),
+ * CORS, `x-request-id` on every answer, authentication for `/v1/*` and `/admin/*`,
+ * and one place where every thrown error becomes an OpenAI-shaped body.
+ */
+import {
+  GatewayError,
+  InternalError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PermissionDeniedError,
+  toGatewayError,
+} from "../core/errors.ts";
+import type { Caller, Gateway, RequestContext } from "../core/gateway.ts";
+import { requestId as newRequestId } from "../core/ids.ts";
+import type { Logger } from "../core/log.ts";
+import { errorResponse, json } from "./http.ts";
+import { chatCompletionsHandler } from "./routes/chat_completions.ts";
+import { getModelHandler, listModelsHandler } from "./routes/models.ts";
+import { healthHandler } from "./routes/health.ts";
+import { docsPage, openApiDocument } from "./openapi.ts";
+
+/** An authenticated caller, as the auth layer reports it. */
+export interface AuthedCaller extends Caller {
+  admin: boolean;
+  /** Models this caller may use (null = all). */
+  canUse(model: string): boolean;
+}
+
+export interface Authenticator {
+  /** Throws AuthenticationError (401) for a missing / unknown / revoked / expired key. */
+  authenticate(req: Request): Promise<AuthedCaller>;
+}
+
+export type RouteHandler = (
+  req: Request,
+  ctx: AppContext,
+  params: Record<string, string>,
+) => Promise<Response>;
+
+export interface AppContext extends RequestContext {
+  caller: AuthedCaller;
+}
+
+export interface AppDeps {
+  gateway: Gateway;
+  log: Logger;
+  maxBodyBytes: number;
+  corsOrigins: string[];
+  startedAt?: number;
+  auth?: Authenticator;
+  /** Extra routes (admin API), mounted with their own access rules. */
+  extraRoutes?: ExtraRoute[];
+  /** Extra fields for /health (store, limiter, usage writer state). */
+  healthExtra?: () => Record<string, unknown>;
+  accessLog?: boolean;
+}
+
+export interface ExtraRoute {
+  method: string;
+  /** A path; `:name` segments become params. */
+  path: string;
+  admin: boolean;
+  handler: RouteHandler;
+}
+
+interface CompiledRoute {
+  method: string;
+  parts: string[];
+  auth: "none" | "key" | "admin";
+  handler: RouteHandler;
+}
+
+const ANONYMOUS: AuthedCaller = { keyId: null, admin: true, canUse: () => true };
+
+function compile(
+  method: string,
+  path: string,
+  auth: CompiledRoute["auth"],
+  handler: RouteHandler,
+): CompiledRoute {
+  return { method, parts: path.split("/").filter(Boolean), auth, handler };
+}
+
+function match(route: CompiledRoute, segs: string[]): Record<string, string> | null {
+  if (route.parts.length !== segs.length) {
+    // a trailing `*param` swallows the rest (model ids contain slashes)
+    const last = route.parts[route.parts.length - 1];
+    if (!last?.startsWith("*") || segs.length < route.parts.length) return null;
+  }
+  const params: Record<string, string> = {};
+  for (let i = 0; i < route.parts.length; i++) {
+    const p = route.parts[i]!;
+    if (p.startsWith("*")) {
+      params[p.slice(1)] = segs.slice(i).map(decodeURIComponent).join("/");
+      return params;
+    }
+    if (p.startsWith(":")) params[p.slice(1)] = decodeURIComponent(segs[i]!);
+    else if (p !== segs[i]) return null;
+  }
+  return params;
+}
+
+export function createApp(deps: AppDeps): (req: Request) => Promise<Response> {
+  const startedAt = deps.startedAt ?? Date.now();
+  const chat = chatCompletionsHandler({
+    gateway: deps.gateway,
+    maxBodyBytes: deps.maxBodyBytes,
+    onStreamError: (err, ctx) => logError(deps.log, err, ctx.requestId),
+  });
+  const health = healthHandler(deps.gateway, { startedAt, extra: deps.healthExtra });
+  const models = (ctx: AppContext) => listModelsHandler(deps.gateway, (id) => ctx.caller.canUse(id))();
+  const model = (ctx: AppContext, id: string) =>
+    getModelHandler(deps.gateway, (m) => ctx.caller.canUse(m))(id);
+  const routes: CompiledRoute[] = [];
+  for (const prefix of ["/v1", ""]) {
+    routes.push(compile("POST", `${prefix}/chat/completions`, "key", (req, ctx) => chat(req, ctx)));
+    routes.push(compile("GET", `${prefix}/models`, "key", (_req, ctx) => models(ctx)));
+    routes.push(compile("GET", `${prefix}/models/*id`, "key", (_req, ctx, p) => model(ctx, p.id!)));
+  }
+  routes.push(compile("GET", "/health", "none", () => health()));
+  routes.push(compile("GET", "/openapi.json", "none", () => Promise.resolve(json(openApiDocument()))));
+  routes.push(compile("GET", "/docs", "none", () => Promise.resolve(docsPage())));
+  for (const r of deps.extraRoutes ?? []) {
+    routes.push(compile(r.method, r.path, r.admin ? "admin" : "key", r.handler));
+  }
+
+  const cors = corsHeaders(deps.corsOrigins);
+
+  return async function handle(req: Request): Promise<Response> {
+    const started = performance.now();
+    const requestId = newRequestId();
+    const url = new URL(req.url);
+    const base = { "x-request-id": requestId, ...cors(req) };
+    let res: Response;
+    let ctx: AppContext | undefined;
+    try {
+      if (req.method === "OPTIONS") {
+        res = new Response(null, { status: 204, headers: { ...base, "access-control-max-age": "600" } });
+      } else {
+        const segs = url.pathname.split("/").filter(Boolean);
+        let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
+        const allowed: string[] = [];
+        for (const route of routes) {
+          const params = match(route, segs);
+          if (!params) continue;
+          if (route.method === req.method || (req.method === "HEAD" && route.method === "GET")) {
+            found = { route, params };
+            break;
+          }
+          allowed.push(route.method);
+        }
+        if (!found) {
+          if (allowed.length) {
+            throw new MethodNotAllowedError(req.method, url.pathname, [...new Set(allowed)]);
+          }
+          throw new NotFoundError(
+            `Unknown request URL: ${req.method} ${url.pathname}. See GET /docs for the API.`,
+            {
+              code: "unknown_url",
+            },
+          );
+        }
+        ctx = { requestId, signal: req.signal, caller: ANONYMOUS, startedAt: started, bodyBytes: 0 };
+        if (found.route.auth !== "none" && deps.auth) {
+          try {
+            ctx.caller = await deps.auth.authenticate(req);
+          } catch (err) {
+            if (found.route.method === "POST") deps.gateway.rejected("", ctx, err, false);
+            throw err;
+          }
+          if (found.route.auth === "admin" && !ctx.caller.admin) {
+            throw new PermissionDeniedError("This endpoint needs an admin key.", { code: "admin_required" });
+          }
+        }
+        res = await found.route.handler(req, ctx, found.params);
+      }
+    } catch (err) {
+      const e = toGatewayError(err);
+      if (!(err instanceof GatewayError) || e instanceof InternalError || e.status >= 500) {
+        logError(deps.log, err, requestId);
+      }
+      res = errorResponse(e);
+    }
+    for (const [k, v] of Object.entries(base)) res.headers.set(k, v);
+    if (deps.accessLog) {
+      deps.log.log("info", "request", {
+        requestId,
+        method: req.method,
+        path: url.pathname,
+        status: res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        keyId: ctx?.caller.keyId ?? null,
+      });
+    }
+    return res;
+  };
+}
+
+function logError(log: Logger, err: unknown, requestId: string): void {
+  const e = toGatewayError(err);
+  const cause = err instanceof GatewayError ? (err.cause ?? null) : err;
+  log.log(e.status >= 500 ? "error" : "warn", e.message, {
+    requestId,
+    status: e.status,
+    code: e.code,
+    ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message}` } : {}),
+  });
+}
+
+function corsHeaders(origins: string[]): (req: Request) => Record<string, string> {
+  const any = origins.includes("*");
+  const set = new Set(origins);
+  return (req) => {
+    const origin = req.headers.get("origin");
+    if (!origin) return any ? { "access-control-allow-origin": "*" } : {};
+    if (!any && !set.has(origin)) return {};
+    const out: Record<string, string> = {
+      "access-control-allow-origin": any ? "*" : origin,
+      "access-control-expose-headers":
+        "x-request-id, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, " +
+        "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, retry-after, " +
+        "x-llmgw-cost-usd",
+    };
+    if (req.method === "OPTIONS") {
+      out["access-control-allow-methods"] = "GET, POST, PATCH, DELETE, OPTIONS";
+      out["access-control-allow-headers"] = req.headers.get("access-control-request-headers") ??
+        "authorization, content-type";
+    }
+    return out;
+  };
+}
