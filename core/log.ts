@@ -12,7 +12,7 @@ export interface Logger {
   enabled(level: Level): boolean;
 }
 
-const KEY_PATTERN = /(sk-[A-Za-z0-9_-]{8,})|(Bearer\s+[A-Za-z0-9._~+/=-]{8,})/g;
+const KEY_PATTERN = /(sk-[A-Za-z0-9_-]{20,})|(Bearer\s+[A-Za-z0-9._~+/=-]{8,})/g;
 
 /** Replaces anything shaped like an API key or bearer token with a mask. */
 export function redact(text: string): string {

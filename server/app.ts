@@ -11,7 +11,8 @@ import {
   PermissionDeniedError,
   toGatewayError,
 } from "../core/errors.ts";
-import type { Caller, Gateway, RequestContext } from "../core/gateway.ts";
+import { type AuthedCaller, type Authenticator, OPEN_CALLER } from "../core/auth.ts";
+import type { Gateway, RequestContext } from "../core/gateway.ts";
 import { requestId as newRequestId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
 import { errorResponse, json } from "./http.ts";
@@ -19,18 +20,6 @@ import { chatCompletionsHandler } from "./routes/chat_completions.ts";
 import { getModelHandler, listModelsHandler } from "./routes/models.ts";
 import { healthHandler } from "./routes/health.ts";
 import { docsPage, openApiDocument } from "./openapi.ts";
-
-/** An authenticated caller, as the auth layer reports it. */
-export interface AuthedCaller extends Caller {
-  admin: boolean;
-  /** Models this caller may use (null = all). */
-  canUse(model: string): boolean;
-}
-
-export interface Authenticator {
-  /** Throws AuthenticationError (401) for a missing / unknown / revoked / expired key. */
-  authenticate(req: Request): Promise<AuthedCaller>;
-}
 
 export type RouteHandler = (
   req: Request,
@@ -70,8 +59,6 @@ interface CompiledRoute {
   auth: "none" | "key" | "admin";
   handler: RouteHandler;
 }
-
-const ANONYMOUS: AuthedCaller = { keyId: null, admin: true, canUse: () => true };
 
 function compile(
   method: string,
@@ -161,7 +148,7 @@ export function createApp(deps: AppDeps): (req: Request) => Promise<Response> {
             },
           );
         }
-        ctx = { requestId, signal: req.signal, caller: ANONYMOUS, startedAt: started, bodyBytes: 0 };
+        ctx = { requestId, signal: req.signal, caller: OPEN_CALLER, startedAt: started, bodyBytes: 0 };
         if (found.route.auth !== "none" && deps.auth) {
           try {
             ctx.caller = await deps.auth.authenticate(req);

@@ -39,292 +39,24 @@
  * (+10 per tool call). Unknown models: 404 `model_not_found` (OpenRouter: 400).
  * `tokenDelayMs` delays every chunk of every model (benchmarks).
  */
+import {
+  behaviourOf,
+  type ChatPlan,
+  type FakeServer,
+  hang,
+  isBehaviour,
+  json,
+  type Obj,
+  obj,
+  planChat,
+  type PlanOptions,
+  randomId,
+  serveFake,
+  statusOf,
+  textStream,
+} from "./fake_common.ts";
 
-// ── Shared plumbing (also used by fake_ollama.ts) ──────────────────────────────
-
-/** One request as the fake saw it (`body` is parsed JSON, the raw text, or null). */
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-export interface FakeServer {
-  /** `http://127.0.0.1:<port>` (no path). */
-  url: string;
-  port: number;
-  requests: RecordedRequest[];
-  close(): Promise<void>;
-}
-
-/** Handler of one request; `signal` aborts when the client goes away or the server closes. */
-export type FakeRoute = (
-  req: Request,
-  url: URL,
-  body: unknown,
-  invalidJson: boolean,
-  signal: AbortSignal,
-) => Response | Promise<Response>;
-
-/** Starts a fake on 127.0.0.1:0. `close()` ends streams and hanging requests first. */
-export function serveFake(route: FakeRoute, record = true): FakeServer {
-  const requests: RecordedRequest[] = [];
-  const stop = new AbortController();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const url = new URL(req.url);
-    const text = req.body ? await req.text() : "";
-    let body: unknown = null;
-    let invalidJson = false;
-    if (text !== "") {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = text;
-        invalidJson = true;
-      }
-    }
-    if (record) {
-      const headers = Object.fromEntries(req.headers);
-      requests.push({ method: req.method, path: url.pathname + url.search, headers, body });
-    }
-    return await route(req, url, body, invalidJson, AbortSignal.any([stop.signal, req.signal]));
-  });
-  const port = server.addr.port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    async close() {
-      stop.abort();
-      await server.shutdown();
-    },
-  };
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (no timer is left behind). */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** Writes text into a streamed body; writes are coalesced until `pause` or the end. */
-export interface StreamWriter {
-  write(text: string): void;
-  /** Flushes, then waits `ms`; false when the stream was cancelled meanwhile. */
-  pause(ms: number): Promise<boolean>;
-}
-
-/** A byte stream produced by `run`; cancelled by the client or by `signal`. */
-export function textStream(signal: AbortSignal, run: (w: StreamWriter) => Promise<void>): ReadableStream<Uint8Array> {
-  const enc = new TextEncoder();
-  const cancelled = new AbortController();
-  const sig = AbortSignal.any([signal, cancelled.signal]);
-  let buf = "";
-  let closed = false;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      const flush = () => {
-        if (buf !== "" && !closed) controller.enqueue(enc.encode(buf));
-        buf = "";
-      };
-      const w: StreamWriter = {
-        write(text) {
-          buf += text;
-        },
-        async pause(ms) {
-          flush();
-          if (ms > 0) await sleep(ms, sig);
-          return !sig.aborted;
-        },
-      };
-      run(w).then(flush, () => {}).finally(() => {
-        if (closed) return;
-        closed = true;
-        try {
-          controller.close();
-        } catch { /* already errored */ }
-      });
-    },
-    cancel() {
-      closed = true;
-      cancelled.abort();
-    },
-  });
-}
-
-/** Waits until `signal` aborts, then answers 499 (nobody is listening any more). */
-export async function hang(signal: AbortSignal): Promise<Response> {
-  await new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-  return new Response(null, { status: 499 });
-}
-
-export function json(value: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json", ...headers } });
-}
-
-const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-/** Random base62 string of `n` characters. */
-export function randomId(n: number, alphabet = ALNUM): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(n));
-  let s = "";
-  for (const b of bytes) s += alphabet[b % alphabet.length];
-  return s;
-}
-
-// ── Behaviour plans (shared with fake_ollama.ts) ───────────────────────────────
-
-export type Obj = Record<string, unknown>;
-export const obj = (v: unknown): Obj | undefined =>
-  v !== null && typeof v === "object" && !Array.isArray(v) ? v as Obj : undefined;
-export const arr = (v: unknown): unknown[] => Array.isArray(v) ? v : [];
-
-export interface ToolCallPlan {
-  name: string;
-  args: Obj;
-}
-
-/** What a fake model answers, independent of the wire format. */
-export interface ChatPlan {
-  pieces: string[];
-  thinking: string[];
-  toolCalls: ToolCallPlan[];
-  finish: "stop" | "length" | "tool_calls";
-  /** Emit a mid-stream error after this many content pieces. */
-  errorAfter: number | null;
-  delayMs: number;
-  promptTokens: number;
-  completionTokens: number;
-}
-
-export interface PlanOptions {
-  tokenDelayMs?: number;
-  slowDelayMs?: number;
-}
-
-const FIXED = new Set([
-  "echo",
-  "tools",
-  "tools-parallel",
-  "tools-with-id",
-  "no-tools-support",
-  "midstream-error",
-  "slow",
-  "hang",
-  "length",
-  "thinking",
-  "json",
-]);
-
-/** The behaviour a model name selects: last `/` segment without `:tag`. */
-export function behaviourOf(model: string): string {
-  const last = model.slice(model.lastIndexOf("/") + 1);
-  const colon = last.indexOf(":");
-  return colon >= 0 ? last.slice(0, colon) : last;
-}
-
-/** Whether `behaviour` names a fake behaviour (so the model needs no listing). */
-export function isBehaviour(behaviour: string): boolean {
-  return FIXED.has(behaviour) || /^(tokens-\d+|slow-\d+|status-\d{3})$/.test(behaviour);
-}
-
-/** The status a `status-<code>` model answers, if any. */
-export function statusOf(behaviour: string): number | undefined {
-  const m = /^status-(\d{3})$/.exec(behaviour);
-  const code = m ? Number(m[1]) : NaN;
-  return code >= 400 && code <= 599 ? code : undefined;
-}
-
-/** Text of a message `content`: a string, or the `text` of its text parts. */
-export function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  return arr(content).map((p) => obj(p)?.text).filter((t) => typeof t === "string").join(" ");
-}
-
-/** Words with their leading whitespace, e.g. `"a b"` → `["a", " b"]`. */
-export const words = (text: string): string[] => text.match(/\s*\S+/g) ?? [];
-
-function sampleArgs(parameters: unknown, i: number): Obj {
-  const out: Obj = {};
-  for (const [k, s] of Object.entries(obj(obj(parameters)?.properties) ?? {})) {
-    const t = obj(s)?.type;
-    const choices = arr(obj(s)?.enum);
-    out[k] = choices.length > 0
-      ? choices[i % choices.length]
-      : t === "integer" || t === "number"
-      ? i + 1
-      : t === "boolean"
-      ? true
-      : t === "array"
-      ? []
-      : t === "object"
-      ? {}
-      : `${k}-${i + 1}`;
-  }
-  return out;
-}
-
-/** Builds the answer of model behaviour `b` to a chat request body (either wire format). */
-export function planChat(body: Obj, b: string, opts: PlanOptions): ChatPlan {
-  const messages = arr(body.messages).map(obj).filter((m): m is Obj => m !== undefined);
-  const promptTokens = messages.reduce((n, m) => n + words(textOf(m.content)).length, 0);
-  const lastUser = messages.findLastIndex((m) => m.role === "user");
-  const plan: ChatPlan = {
-    pieces: words(textOf(messages[lastUser]?.content)),
-    thinking: [],
-    toolCalls: [],
-    finish: "stop",
-    errorAfter: null,
-    delayMs: opts.tokenDelayMs ?? 0,
-    promptTokens,
-    completionTokens: 0,
-  };
-  const tools = arr(body.tools).map((t) => obj(obj(t)?.function)).filter((f): f is Obj => f !== undefined);
-  const tokens = /^tokens-(\d+)$/.exec(b);
-  const slow = /^slow(?:-(\d+))?$/.exec(b);
-  if (b === "tools" || b === "tools-parallel" || b === "tools-with-id") {
-    const results = messages.slice(lastUser + 1).filter((m) => m.role === "tool").map((m) => textOf(m.content));
-    if (results.length > 0) plan.pieces = words(`Tool results: ${results.join("; ")}`);
-    else if (tools.length > 0) {
-      const n = b === "tools-parallel" ? 2 : 1;
-      for (let i = 0; i < n; i++) {
-        const f = tools[Math.min(i, tools.length - 1)];
-        plan.toolCalls.push({ name: typeof f?.name === "string" ? f.name : "tool", args: sampleArgs(f?.parameters, i) });
-      }
-      plan.pieces = [];
-      plan.finish = "tool_calls";
-    }
-  } else if (b === "midstream-error") {
-    plan.pieces = words("partial answer before the failure");
-    plan.errorAfter = 2;
-  } else if (slow) plan.delayMs = slow[1] ? Number(slow[1]) : opts.slowDelayMs ?? 50;
-  else if (b === "length") plan.finish = "length";
-  else if (b === "thinking" && body.think !== false && body.reasoning_effort !== "none") {
-    plan.thinking = words("Let me think about that.");
-  } else if (b === "json") plan.pieces = [JSON.stringify(body.format ?? body.response_format ?? null)];
-  else if (tokens) plan.pieces = Array.from({ length: Number(tokens[1]) }, (_, i) => i === 0 ? "tok0" : ` tok${i}`);
-  const limit = [body.max_completion_tokens, body.max_tokens, obj(body.options)?.num_predict]
-    .find((v) => typeof v === "number" && v >= 0) as number | undefined;
-  if (limit !== undefined && plan.finish !== "tool_calls" && plan.pieces.length > limit) {
-    plan.pieces = plan.pieces.slice(0, limit);
-    plan.finish = "length";
-  }
-  plan.completionTokens = plan.pieces.length + plan.thinking.length + 10 * plan.toolCalls.length;
-  return plan;
-}
+export type { FakeServer, RecordedRequest } from "./fake_common.ts";
 
 // ── OpenAI wire format (also Ollama's /v1/chat/completions) ────────────────────
 
@@ -354,7 +86,11 @@ function usageOf(plan: ChatPlan, flavour: Flavour, price: Price): Obj {
     const pc = round(p * price.prompt), cc = round(c * price.completion);
     u.cost = round(pc + cc);
     u.is_byok = false;
-    u.cost_details = { upstream_inference_cost: null, upstream_inference_prompt_cost: pc, upstream_inference_completions_cost: cc };
+    u.cost_details = {
+      upstream_inference_cost: null,
+      upstream_inference_prompt_cost: pc,
+      upstream_inference_completions_cost: cc,
+    };
   }
   return u;
 }
@@ -362,9 +98,17 @@ function usageOf(plan: ChatPlan, flavour: Flavour, price: Price): Obj {
 const OPENAI_ERRORS: Record<number, [string, string, string | null]> = {
   400: ["Invalid request.", "invalid_request_error", null],
   401: ["Incorrect API key provided.", "invalid_request_error", "invalid_api_key"],
-  402: ["You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", "insufficient_quota"],
+  402: [
+    "You exceeded your current quota, please check your plan and billing details.",
+    "insufficient_quota",
+    "insufficient_quota",
+  ],
   403: ["You are not allowed to sample from this model.", "invalid_request_error", "model_not_permitted"],
-  404: ["The model does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"],
+  404: [
+    "The model does not exist or you do not have access to it.",
+    "invalid_request_error",
+    "model_not_found",
+  ],
   429: ["Rate limit reached for requests.", "requests", "rate_limit_exceeded"],
   500: ["The server had an error while processing your request. Sorry about that!", "server_error", null],
   502: ["Bad gateway.", "server_error", null],
@@ -384,10 +128,20 @@ const OPENROUTER_ERRORS: Record<number, string> = {
 };
 
 /** An error answer in the flavour's shape; 429 carries `retry-after: 1`. */
-export function errorResponse(status: number, flavour: Flavour, message?: string, code?: string | null): Response {
-  const headers: Record<string, string> = status === 429 ? { "retry-after": "1", "x-ratelimit-remaining-requests": "0" } : {};
+export function errorResponse(
+  status: number,
+  flavour: Flavour,
+  message?: string,
+  code?: string | null,
+): Response {
+  const headers: Record<string, string> = status === 429
+    ? { "retry-after": "1", "x-ratelimit-remaining-requests": "0" }
+    : {};
   if (flavour === "openrouter") {
-    const error: Obj = { code: status, message: message ?? OPENROUTER_ERRORS[status] ?? `Upstream error ${status}` };
+    const error: Obj = {
+      code: status,
+      message: message ?? OPENROUTER_ERRORS[status] ?? `Upstream error ${status}`,
+    };
     if (status === 502) error.metadata = { provider_name: "OpenAI", raw: "upstream error" };
     return json({ error, user_id: "user_fake" }, status, headers);
   }
@@ -396,7 +150,11 @@ export function errorResponse(status: number, flavour: Flavour, message?: string
     status >= 500 ? "server_error" : "invalid_request_error",
     null,
   ];
-  const ollamaType = status === 400 ? "invalid_request_error" : status === 404 ? "not_found_error" : "api_error";
+  const ollamaType = status === 400
+    ? "invalid_request_error"
+    : status === 404
+    ? "not_found_error"
+    : "api_error";
   const error = {
     message: message ?? msg,
     type: flavour === "ollama" ? ollamaType : type,
@@ -429,7 +187,10 @@ export function openaiChat(
   const extra: Obj = openrouter ? { provider: "OpenAI" } : {};
   if (body.stream !== true) {
     if (plan.errorAfter !== null) return errorResponse(openrouter ? 502 : 500, flavour);
-    const message: Obj = { role: "assistant", content: calls.length > 0 && !ollama ? null : plan.pieces.join("") };
+    const message: Obj = {
+      role: "assistant",
+      content: calls.length > 0 && !ollama ? null : plan.pieces.join(""),
+    };
     if (!ollama) message.refusal = null;
     if (calls.length > 0) message.tool_calls = calls.map(({ index: _, ...c }) => c);
     if (plan.thinking.length > 0 && flavour !== "openai") message.reasoning = plan.thinking.join("");
@@ -453,11 +214,17 @@ export function openaiChat(
   const role = ollama ? `"role":"assistant","content":"",` : "";
   const events: string[] = [];
   if (openrouter) events.push(": OPENROUTER PROCESSING\n\n");
-  if (!ollama) events.push(chunk(`{"role":"assistant","content":${calls.length > 0 ? "null" : '""'},"refusal":null}`));
+  if (!ollama) {
+    events.push(chunk(`{"role":"assistant","content":${calls.length > 0 ? "null" : '""'},"refusal":null}`));
+  }
   for (const t of plan.thinking) events.push(chunk(`{${role}"reasoning":${JSON.stringify(t)}}`));
   for (const [i, p] of plan.pieces.entries()) {
     if (i === plan.errorAfter) break;
-    events.push(chunk(ollama ? `{"role":"assistant","content":${JSON.stringify(p)}}` : `{"content":${JSON.stringify(p)}}`));
+    events.push(
+      chunk(
+        ollama ? `{"role":"assistant","content":${JSON.stringify(p)}}` : `{"content":${JSON.stringify(p)}}`,
+      ),
+    );
   }
   if (plan.errorAfter !== null) {
     events.push(
@@ -496,7 +263,9 @@ export function openaiChat(
       if (delay > 0 && !(await w.pause(delay))) return;
     }
   });
-  return new Response(stream, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" } });
+  return new Response(stream, {
+    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
+  });
 }
 
 // ── The fake OpenAI / OpenRouter server ────────────────────────────────────────
@@ -522,7 +291,14 @@ type CatalogEntry = [string, string, number, string, string, number];
 const CATALOG: CatalogEntry[] = [
   ["openai/gpt-4o-mini", "OpenAI: GPT-4o-mini", 128000, "0.00000015", "0.0000006", 1721260800],
   ["anthropic/claude-3.5-sonnet", "Anthropic: Claude 3.5 Sonnet", 200000, "0.000003", "0.000015", 1718841600],
-  ["meta-llama/llama-3.1-8b-instruct", "Meta: Llama 3.1 8B Instruct", 131072, "0.00000002", "0.00000005", 1721692800],
+  [
+    "meta-llama/llama-3.1-8b-instruct",
+    "Meta: Llama 3.1 8B Instruct",
+    131072,
+    "0.00000002",
+    "0.00000005",
+    1721692800,
+  ],
 ];
 const LISTED_BEHAVIOURS = ["echo", "tools-parallel", "midstream-error", "slow"];
 
@@ -536,11 +312,26 @@ function openrouterModel([id, name, ctx, prompt, completion, created]: CatalogEn
     created,
     description: `${name} (fake)`,
     context_length: ctx,
-    architecture: { modality: "text->text", input_modalities: ["text"], output_modalities: ["text"], tokenizer, instruct_type: null },
+    architecture: {
+      modality: "text->text",
+      input_modalities: ["text"],
+      output_modalities: ["text"],
+      tokenizer,
+      instruct_type: null,
+    },
     pricing: { prompt, completion, request: "0", image: "0" },
     top_provider: { context_length: ctx, max_completion_tokens: 16384, is_moderated: false },
     per_request_limits: null,
-    supported_parameters: ["max_tokens", "temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format"],
+    supported_parameters: [
+      "max_tokens",
+      "temperature",
+      "top_p",
+      "stop",
+      "seed",
+      "tools",
+      "tool_choice",
+      "response_format",
+    ],
     default_parameters: null,
     supported_voices: null,
     knowledge_cutoff: null,
@@ -562,12 +353,19 @@ export function startFakeOpenAI(opts: FakeOpenAIOptions = {}): FakeOpenAI {
   const base = opts.openrouter ? "/api/v1" : "/v1";
   const catalog: CatalogEntry[] = [
     ...CATALOG,
-    ...[...LISTED_BEHAVIOURS, ...(opts.models ?? [])].map((id): CatalogEntry => [id, id, 32768, "0.000001", "0.000002", 1700000000]),
+    ...[...LISTED_BEHAVIOURS, ...(opts.models ?? [])].map((
+      id,
+    ): CatalogEntry => [id, id, 32768, "0.000001", "0.000002", 1700000000]),
   ];
   const byId = new Map(catalog.map((m) => [m[0], m]));
-  const authed = (req: Request) => !opts.apiKey || req.headers.get("authorization") === `Bearer ${opts.apiKey}`;
+  const authed = (req: Request) =>
+    !opts.apiKey || req.headers.get("authorization") === `Bearer ${opts.apiKey}`;
   const unauthorized = (req: Request) =>
-    errorResponse(401, flavour, req.headers.has("authorization") ? undefined : "You didn't provide an API key.");
+    errorResponse(
+      401,
+      flavour,
+      req.headers.has("authorization") ? undefined : "You didn't provide an API key.",
+    );
 
   const server = serveFake(async (req, url, body, invalidJson, signal) => {
     const rest = url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length) : "";
@@ -588,16 +386,24 @@ export function startFakeOpenAI(opts: FakeOpenAIOptions = {}): FakeOpenAI {
     if (req.method === "POST" && rest === "/chat/completions") {
       if (!authed(req)) return unauthorized(req);
       const b = obj(body);
-      if (invalidJson || !b) return errorResponse(400, flavour, "We could not parse the JSON body of your request.");
+      if (invalidJson || !b) {
+        return errorResponse(400, flavour, "We could not parse the JSON body of your request.");
+      }
       const model = b.model;
       if (typeof model !== "string") return errorResponse(400, flavour, "you must provide a model parameter");
-      if (!Array.isArray(b.messages)) return errorResponse(400, flavour, "Missing required parameter: 'messages'.");
+      if (!Array.isArray(b.messages)) {
+        return errorResponse(400, flavour, "Missing required parameter: 'messages'.");
+      }
       const behaviour = behaviourOf(model);
       const entry = byId.get(model);
       if (!entry && !isBehaviour(behaviour)) {
         return opts.openrouter
           ? errorResponse(400, flavour, `${model} is not a valid model ID`)
-          : errorResponse(404, flavour, `The model \`${model}\` does not exist or you do not have access to it.`);
+          : errorResponse(
+            404,
+            flavour,
+            `The model \`${model}\` does not exist or you do not have access to it.`,
+          );
       }
       const status = statusOf(behaviour);
       if (status !== undefined) return errorResponse(status, flavour);

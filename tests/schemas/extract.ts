@@ -65,7 +65,9 @@ async function main(): Promise<void> {
   try {
     const readme = await Deno.readTextFile(readmeUrl);
     if (!readme.includes(SOURCE.commit)) {
-      throw new Error(`${readmeUrl.pathname} does not mention commit ${SOURCE.commit}; update SOURCE in extract.ts`);
+      throw new Error(
+        `${readmeUrl.pathname} does not mention commit ${SOURCE.commit}; update SOURCE in extract.ts`,
+      );
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -104,7 +106,8 @@ async function main(): Promise<void> {
       ...SOURCE,
       openapi: spec.openapi,
       spec_version: spec.info.version,
-      copied_from: "shared/reference/openai/openapi.json (see shared/reference/README.md and openai/SOURCE.md)",
+      copied_from:
+        "shared/reference/openai/openapi.json (see shared/reference/README.md and openai/SOURCE.md)",
       copied_file_sha256: await sha256Hex(bytes),
       generated_by: "tests/schemas/extract.ts (do not edit by hand; re-run the script)",
       roots: ROOT_SCHEMAS,

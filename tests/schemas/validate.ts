@@ -23,7 +23,7 @@
  * 4. Annotation keywords that are not JSON Schema (`x-*`, `example`) are ignored via
  *    `strict: false`; they never affect validation.
  */
-import Ajv2020 from "ajv/dist/2020.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 
 /** The schemas that can be validated against (the roots extracted by extract.ts). */
@@ -89,7 +89,9 @@ const validators = new Map<SchemaName, ValidateFunction>();
 
 function getAjv(): Ajv2020 {
   if (ajv) return ajv;
-  const raw = JSON.parse(Deno.readTextFileSync(new URL("./openai_schemas.json", import.meta.url))) as JsonObject;
+  const raw = JSON.parse(
+    Deno.readTextFileSync(new URL("./openai_schemas.json", import.meta.url)),
+  ) as JsonObject;
   const components = raw.components;
   if (!isObject(components) || !isObject(components.schemas)) {
     throw new Error("openai_schemas.json has no components.schemas; re-run tests/schemas/extract.ts");
@@ -111,12 +113,10 @@ function getAjv(): Ajv2020 {
 }
 
 function getValidator(name: SchemaName): ValidateFunction {
-  let v = validators.get(name);
-  if (!v) {
-    const a = getAjv();
-    v = a.compile({ $ref: `${DOC_ID}#/components/schemas/${name}` });
-    validators.set(name, v);
-  }
+  const cached = validators.get(name);
+  if (cached) return cached;
+  const v = getAjv().compile({ $ref: `${DOC_ID}#/components/schemas/${name}` });
+  validators.set(name, v);
   return v;
 }
 
