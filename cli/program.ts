@@ -3,6 +3,9 @@ import { Command } from "@commander-js/extra-typings";
 import { VERSION } from "../core/version.ts";
 import { serveCommand } from "./serve.ts";
 import { modelsCommand } from "./models.ts";
+import { keysCommand } from "./keys.ts";
+import { usageCommand } from "./usage.ts";
+import { chatCommand } from "./chat.ts";
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -12,5 +15,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(serveCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(keysCommand());
+  program.addCommand(usageCommand());
+  program.addCommand(chatCommand());
   return program as unknown as Command;
 }

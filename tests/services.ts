@@ -4,7 +4,8 @@
  * test; otherwise the test is skipped with a clear reason.
  */
 
-export const POSTGRES_URL = Deno.env.get("LLMGW_TEST_POSTGRES_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
+export const POSTGRES_URL = Deno.env.get("LLMGW_TEST_POSTGRES_URL") ??
+  "postgres://postgres@127.0.0.1:5432/test";
 export const REDIS_URL = Deno.env.get("LLMGW_TEST_REDIS_URL") ?? "redis://127.0.0.1:6379";
 
 const required = Deno.env.get("LLMGW_TEST_SERVICES") === "required";
@@ -42,7 +43,9 @@ export async function serviceAvailable(name: "postgres" | "redis"): Promise<bool
   if (required) {
     throw new Error(`${name} is required (LLMGW_TEST_SERVICES=required) but does not answer at ${where}`);
   }
-  console.warn(`skipping: ${name} does not answer at ${where} (set LLMGW_TEST_SERVICES=required to fail instead)`);
+  console.warn(
+    `skipping: ${name} does not answer at ${where} (set LLMGW_TEST_SERVICES=required to fail instead)`,
+  );
   return false;
 }
 

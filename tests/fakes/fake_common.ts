@@ -35,7 +35,7 @@ export type FakeRoute = (
   signal: AbortSignal,
 ) => Response | Promise<Response>;
 
-/** Starts a fake on 127.0.0.1:0. `close()` ends streams and hanging requests first. */
+/** Starts a fake on 127.0.0.1:0. `close()` (idempotent) ends streams and hanging requests first. */
 export function serveFake(route: FakeRoute, record = true): FakeServer {
   const requests: RecordedRequest[] = [];
   const stop = new AbortController();
@@ -59,13 +59,14 @@ export function serveFake(route: FakeRoute, record = true): FakeServer {
     return await route(req, url, body, invalidJson, AbortSignal.any([stop.signal, req.signal]));
   });
   const port = server.addr.port;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
-    async close() {
+    close() {
       stop.abort();
-      await server.shutdown();
+      return closing ??= server.shutdown();
     },
   };
 }

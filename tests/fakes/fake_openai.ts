@@ -217,7 +217,9 @@ export function openaiChat(
   if (!ollama) {
     events.push(chunk(`{"role":"assistant","content":${calls.length > 0 ? "null" : '""'},"refusal":null}`));
   }
-  for (const t of plan.thinking) events.push(chunk(`{${role}"reasoning":${JSON.stringify(t)}}`));
+  if (flavour !== "openai") {
+    for (const t of plan.thinking) events.push(chunk(`{${role}"reasoning":${JSON.stringify(t)}}`));
+  }
   for (const [i, p] of plan.pieces.entries()) {
     if (i === plan.errorAfter) break;
     events.push(

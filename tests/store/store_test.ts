@@ -270,7 +270,10 @@ for (const b of [libsql, pg]) {
     assert.equal(again?.revokedAt?.getTime(), revoked.revokedAt.getTime()); // first revocation kept
     assert.equal(await store.revokeKey("key_nope"), null);
     assert.deepEqual((await store.listKeys()).map((k) => k.id), [rec.id]);
-    assert.deepEqual((await store.listKeys({ includeRevoked: true })).map((k) => k.id).sort(), [rec.id, beta.id].sort());
+    assert.deepEqual(
+      (await store.listKeys({ includeRevoked: true })).map((k) => k.id).sort(),
+      [rec.id, beta.id].sort(),
+    );
     assert.equal(await store.countKeys(), 2);
   });
 
@@ -332,11 +335,14 @@ for (const b of [libsql, pg]) {
     assert.equal(byModel[0]!.completionTokens, 10);
 
     const byKey = await store.usageSummary({ by: "key" });
-    assert.deepEqual(byKey.map((g) => [g.group, g.requests]).sort(), [
-      [NO_KEY_GROUP, 1],
-      ["key_1", 2],
-      ["key_2", 1],
-    ].sort());
+    assert.deepEqual(
+      byKey.map((g) => [g.group, g.requests]).sort(),
+      [
+        [NO_KEY_GROUP, 1],
+        ["key_1", 2],
+        ["key_2", 1],
+      ].sort(),
+    );
 
     const byDay = await store.usageSummary({ by: "day" });
     assert.deepEqual(byDay.map((g) => [g.group, g.requests]), [
