@@ -330,9 +330,9 @@ class Session {
 
   /**
    * One user turn: streams the answer to stdout, keeps it in the history on success.
-   * Returns false when the request failed (the error is printed, history unchanged).
+   * On failure or Ctrl-C the history is unchanged (and an error is printed).
    */
-  async turn(user: string, opts: { usageLine: boolean }): Promise<boolean> {
+  async turn(user: string, opts: { usageLine: boolean }): Promise<"ok" | "error" | "interrupted"> {
     const { out, dimOut, dimErr } = this.style;
     const abort = new AbortController();
     const onSigint = () => abort.abort();
@@ -370,17 +370,20 @@ class Session {
       if (abort.signal.aborted) {
         if (!atLineStart) out.line();
         out.error(dimErr("(interrupted)"));
-        return false;
+        return "interrupted";
       }
       if (!atLineStart || !wroteAny) out.line();
       this.history.push({ role: "user", content: user }, { role: "assistant", content: result.content });
       if (opts.usageLine) out.error(dimErr(usageLine(result.usage, performance.now() - started)));
-      return true;
+      return "ok";
     } catch (err) {
       if (wroteAny && !atLineStart) out.line();
-      if (abort.signal.aborted) out.error(dimErr("(interrupted)"));
-      else out.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-      return false;
+      if (abort.signal.aborted) {
+        out.error(dimErr("(interrupted)"));
+        return "interrupted";
+      }
+      out.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      return "error";
     } finally {
       if (listening) Deno.removeSignalListener("SIGINT", onSigint);
     }
@@ -589,7 +592,10 @@ async function runChat(
       );
       return 2;
     }
-    if (prompt) return (await session.turn(prompt, { usageLine: false })) ? 0 : 1;
+    if (prompt) {
+      const outcome = await session.turn(prompt, { usageLine: false });
+      return outcome === "ok" ? 0 : outcome === "interrupted" ? 130 : 1;
+    }
     await interactive(session, backend, style);
     return 0;
   } finally {

@@ -8,6 +8,7 @@ import {
 } from "../core/errors.ts";
 import { issuePath } from "../core/protocol.ts";
 import type { z } from "zod";
+import { jsonErrorOffset } from "./json_error.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -70,10 +71,10 @@ export function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    const m = /position (\d+)/.exec(msg);
-    const where = m ? ` at ${lineCol(text, Number(m[1]))}` : "";
+    const pos = jsonErrorOffset(text);
+    const where = pos >= 0 ? ` at ${lineCol(text, pos)}` : "";
     throw new InvalidJsonError(
-      `We could not parse the JSON body of your request${where}: ${msg}. ` +
+      `We could not parse the JSON body of your request${where}: ${msg.replace(/\.$/, "")}. ` +
         "The OpenAI API expects a JSON payload.",
     );
   }
