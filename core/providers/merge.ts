@@ -1,5 +1,5 @@
 /** Helpers for emulating `n > 1`: merging concurrent streams and summing usage. */
-import type { Usage } from "../protocol.ts";
+import type { ChatCompletionChunk, Usage } from "../protocol.ts";
 
 /** Sums token counts (and OpenRouter's `cost` when any part has it). */
 export function sumUsage(parts: Usage[]): Usage {
@@ -36,5 +36,41 @@ export async function* mergeStreams<T>(sources: AsyncIterable<T>[]): AsyncGenera
     }
   } finally {
     for (const i of pending.keys()) iterators[i]!.return?.(undefined).catch(() => {});
+  }
+}
+
+/**
+ * Merges n single-choice chunk streams into one stream of n choices: stream i's
+ * choices get index i, and the usage chunks (`choices: []`) are summed into one
+ * final usage chunk.
+ */
+export async function* mergeChoiceStreams(
+  streams: AsyncIterable<ChatCompletionChunk>[],
+): AsyncGenerator<ChatCompletionChunk> {
+  const tagged = streams.map(async function* (s, i) {
+    for await (const chunk of s) yield { i, chunk };
+  });
+  const usages: Usage[] = [];
+  let last: ChatCompletionChunk | undefined;
+  for await (const { i, chunk } of mergeStreams(tagged)) {
+    last = chunk;
+    if (chunk.choices.length === 0) {
+      if (chunk.usage) usages.push(chunk.usage);
+      continue;
+    }
+    for (const c of chunk.choices) c.index = i;
+    if (chunk.usage) usages.push(chunk.usage);
+    delete chunk.usage;
+    yield chunk;
+  }
+  if (last && usages.length > 0) {
+    yield {
+      id: last.id,
+      object: "chat.completion.chunk",
+      created: last.created,
+      model: last.model,
+      choices: [],
+      usage: sumUsage(usages),
+    };
   }
 }

@@ -24,6 +24,8 @@ import type {
 } from "../protocol.ts";
 import { createPooledClient, mapBodyError, readBody, upstreamFetch, type UpstreamOptions } from "./http.ts";
 import { readSseData } from "./lines.ts";
+import { mergeChoiceStreams, sumUsage } from "./merge.ts";
+import { enforceParams, type ParamTable } from "./params.ts";
 import type { CallContext, Provider, ProviderHealth, ProviderKind, ProviderModel } from "./provider.ts";
 
 export interface OpenAICompatOptions {
@@ -37,6 +39,12 @@ export interface OpenAICompatOptions {
   headers?: Record<string, string>;
   timeoutMs: number;
   streamIdleTimeoutMs: number;
+  /** What this upstream does not support (rejected with 400 before any request). */
+  params?: ParamTable;
+  /** Emulate `n > 1` with n parallel calls (for upstreams without `n`). */
+  emulateN?: boolean;
+  /** Last changes to the upstream body (translations of what the upstream names differently). */
+  prepare?: (body: Record<string, unknown>) => void;
   /** Parses the upstream's model list (OpenRouter adds pricing and context length). */
   parseModels?: (body: unknown) => ProviderModel[];
 }
@@ -149,7 +157,14 @@ export class OpenAICompatProvider implements Provider {
     const out: Record<string, unknown> = { ...req, model, stream };
     if (stream) out.stream_options = { ...req.stream_options, include_usage: true };
     else delete out.stream_options;
+    this.opts.prepare?.(out);
     return JSON.stringify(out);
+  }
+
+  /** How many upstream calls a request needs (n emulated), after checking parameters. */
+  private fanOut(req: ChatCompletionRequest): number {
+    if (this.opts.params) enforceParams(req, this.opts.params, this.name);
+    return this.opts.emulateN && (req.n ?? 1) > 1 ? req.n! : 1;
   }
 
   private async post(
@@ -172,6 +187,23 @@ export class OpenAICompatProvider implements Provider {
   }
 
   async complete(req: ChatCompletionRequest, model: string, ctx: CallContext): Promise<ChatCompletion> {
+    const n = this.fanOut(req);
+    if (n === 1) return this.completeOne(req, model, ctx);
+    const single = { ...req, n: undefined };
+    const all = await Promise.all(Array.from({ length: n }, () => this.completeOne(single, model, ctx)));
+    const out = all[0]!;
+    out.choices = all.map((r, index) => ({ ...r.choices[0]!, index }));
+    out.usage = sumUsage(
+      all.map((r) => r.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }),
+    );
+    return out;
+  }
+
+  private async completeOne(
+    req: ChatCompletionRequest,
+    model: string,
+    ctx: CallContext,
+  ): Promise<ChatCompletion> {
     const res = await this.post(req, model, false, ctx);
     let body: Record<string, unknown>;
     try {
@@ -209,12 +241,20 @@ export class OpenAICompatProvider implements Provider {
     model: string,
     ctx: CallContext,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
-    const res = await this.post(req, model, true, ctx);
-    return this.chunks(res, model, ctx);
+    const n = this.fanOut(req);
+    const id = completionId();
+    if (n === 1) return this.chunks(await this.post(req, model, true, ctx), model, ctx, id);
+    const single = { ...req, n: undefined };
+    const responses = await Promise.all(Array.from({ length: n }, () => this.post(single, model, true, ctx)));
+    return mergeChoiceStreams(responses.map((res) => this.chunks(res, model, ctx, id)));
   }
 
-  private async *chunks(res: Response, model: string, ctx: CallContext): AsyncGenerator<ChatCompletionChunk> {
-    const id = completionId();
+  private async *chunks(
+    res: Response,
+    model: string,
+    ctx: CallContext,
+    id: string,
+  ): AsyncGenerator<ChatCompletionChunk> {
     try {
       for await (const data of readSseData(res.body!, this.opts.streamIdleTimeoutMs)) {
         if (data === "[DONE]") return;

@@ -5,6 +5,7 @@
  * and for cost when a response has no `usage.cost`).
  */
 import { OpenAICompatProvider } from "./openai_compat.ts";
+import type { ParamTable } from "./params.ts";
 import type { ProviderModel } from "./provider.ts";
 
 export interface OpenRouterOptions {
@@ -15,6 +16,39 @@ export interface OpenRouterOptions {
   title?: string;
   timeoutMs: number;
   streamIdleTimeoutMs: number;
+}
+
+/**
+ * What differs from OpenAI on OpenRouter (everything else in OpenRouter's ChatRequest
+ * schema is passed through as sent, provider extras such as `provider`, `models`,
+ * `plugins`, `transforms`, `route` included).
+ */
+export const OPENROUTER_PARAMS: ParamTable = {
+  n: { support: "emulated", note: "n parallel upstream calls, merged into n choices" },
+  stream_options: {
+    support: "translated",
+    note: "usage is always requested; the usage chunk is sent when asked",
+  },
+  web_search_options: { support: "translated", note: 'OpenRouter\'s web plugin (plugins: [{id: "web"}])' },
+  functions: { support: "rejected", note: "legacy functions: use tools" },
+  function_call: { support: "rejected", note: "legacy function_call: use tool_choice" },
+  audio: { support: "rejected", note: "no audio output through OpenRouter's chat API" },
+  verbosity: { support: "rejected", note: "not in OpenRouter's chat API" },
+  moderation: { support: "rejected", note: "not in OpenRouter's chat API" },
+};
+
+/** Ollama's extras are not sent; web_search_options → OpenRouter's web plugin. */
+function prepare(body: Record<string, unknown>): void {
+  delete body.options;
+  delete body.keep_alive;
+  delete body.think;
+  const ws = body.web_search_options;
+  if (ws === undefined) return;
+  delete body.web_search_options;
+  if (ws === null) return;
+  const plugins = Array.isArray(body.plugins) ? [...body.plugins] : [];
+  if (!plugins.some((p) => (p as { id?: string })?.id === "web")) plugins.push({ id: "web" });
+  body.plugins = plugins;
 }
 
 export const OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1";
@@ -61,5 +95,8 @@ export function createOpenRouterProvider(opts: OpenRouterOptions): OpenAICompatP
     timeoutMs: opts.timeoutMs,
     streamIdleTimeoutMs: opts.streamIdleTimeoutMs,
     parseModels: parseOpenRouterModels,
+    params: OPENROUTER_PARAMS,
+    emulateN: true,
+    prepare,
   });
 }

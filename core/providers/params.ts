@@ -41,3 +41,32 @@ export function stopList(stop: ChatCompletionRequest["stop"]): string[] | undefi
   if (stop === undefined || stop === null) return undefined;
   return typeof stop === "string" ? [stop] : stop;
 }
+
+const LABEL: Record<Support, string> = {
+  native: "yes",
+  translated: "translated",
+  emulated: "emulated",
+  ignored: "ignored",
+  rejected: "400",
+};
+
+function cell(rule: ParamRule | undefined, fallback: Support): string {
+  const r = rule ?? { support: fallback };
+  return r.note ? `${LABEL[r.support]}: ${r.note}` : LABEL[r.support];
+}
+
+/**
+ * The README's parameter-support table: one row per request field, one column per
+ * provider kind. `400` = rejected with `unsupported_parameter` naming the field.
+ */
+export function renderParamTable(
+  fields: readonly string[],
+  columns: { title: string; table: ParamTable; fallback: Support }[],
+): string {
+  const head = `| parameter | ${columns.map((c) => c.title).join(" | ")} |`;
+  const sep = `| --- | ${columns.map(() => "---").join(" | ")} |`;
+  const rows = fields.map((f) =>
+    `| \`${f}\` | ${columns.map((c) => cell(c.table[f], c.fallback)).join(" | ")} |`
+  );
+  return [head, sep, ...rows].join("\n");
+}

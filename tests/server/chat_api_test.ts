@@ -268,6 +268,42 @@ Deno.test("n > 1 on Ollama is emulated with n upstream calls", async () => {
   }
 });
 
+Deno.test("n > 1 on OpenRouter is emulated; web_search_options becomes the web plugin", async () => {
+  const h = await startHarness();
+  try {
+    const r = await h.client().chat.completions.create({
+      model: "openrouter/openai/gpt-4o-mini",
+      n: 2,
+      messages: [{ role: "user", content: "two answers" }],
+    });
+    validateSchema("CreateChatCompletionResponse", r);
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+    const sent = h.openrouter.requests.filter((x) => x.path.endsWith("/chat/completions"));
+    assert.equal(sent.length, 2);
+    for (const s of sent) assert.equal((s.body as { n?: number }).n, undefined);
+    const chunks = await collect(
+      await h.client().chat.completions.create({
+        model: "openrouter/openai/gpt-4o-mini",
+        n: 2,
+        stream: true,
+        stream_options: { include_usage: true },
+        web_search_options: {},
+        messages: [{ role: "user", content: "streamed pair" }],
+      }),
+    );
+    for (const i of [0, 1]) {
+      const text = chunks.flatMap((c) => c.choices.filter((x) => x.index === i).map((x) => x.delta.content ?? ""));
+      assert.equal(text.join(""), "streamed pair");
+    }
+    assert.equal(chunks.filter((c) => c.choices.length === 0).length, 1, "one summed usage chunk");
+    const last = h.openrouter.requests.at(-1)!.body as Record<string, unknown>;
+    assert.deepEqual(last.plugins, [{ id: "web" }]);
+    assert.equal("web_search_options" in last, false);
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("parameters are translated for Ollama (max_tokens, stop, seed, response_format)", async () => {
   const h = await startHarness();
   try {
@@ -361,6 +397,10 @@ Deno.test("the official SDK raises its matching error classes", async () => {
         400,
         "logit_bias",
       ],
+      ["legacy functions on OpenRouter", {
+        model: "openrouter/openai/gpt-4o-mini",
+        functions: [{ name: "f", parameters: { type: "object" } }],
+      }, OpenAI.BadRequestError, 400, "functions"],
       ["upstream 429", { model: "openrouter/status-429" }, OpenAI.RateLimitError, 429, null],
       ["upstream 500", { model: "openrouter/status-500" }, OpenAI.InternalServerError, 502, null],
       ["upstream 503", { model: "openrouter/status-503" }, OpenAI.InternalServerError, 503, null],
