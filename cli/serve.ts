@@ -87,7 +87,7 @@ export function serveCommand() {
         }
         throw err;
       }
-      const log = createLogger({ level: config.logLevel });
+      const log = createLogger({ level: config.logLevel, json: !Deno.stderr.isTerminal() });
       log.log("info", "configuration", describeConfig(config));
       const server = await startServer(config, log);
       const stop = async (signal: string) => {

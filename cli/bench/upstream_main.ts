@@ -4,13 +4,15 @@
  * 127.0.0.1:<port>. Prints `{"port": N}` on stdout when listening; stops on SIGTERM or
  * when stdin closes (so it never outlives the bench).
  *
- * Usage: deno run -A cli/bench/upstream_main.ts [tokenDelayMs] [port]
+ * Usage: deno run -A cli/bench/upstream_main.ts [tokenDelayMs] [model,model,...]
+ * (the models are added to `/api/tags`, so that llmgw routes their bare names).
  */
 import { startFakeOllama } from "../../tests/fakes/fake_ollama.ts";
 
 if (import.meta.main) {
   const tokenDelayMs = Number(Deno.args[0] ?? "0") || 0;
-  const fake = startFakeOllama({ record: false, tokenDelayMs });
+  const models = (Deno.args[1] ?? "").split(",").filter(Boolean);
+  const fake = startFakeOllama({ record: false, tokenDelayMs, models });
   console.log(JSON.stringify({ port: fake.port, pid: Deno.pid }));
   const stop = async () => {
     await fake.close();

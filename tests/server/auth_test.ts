@@ -305,7 +305,9 @@ Deno.test("admin CRUD over HTTP: the key is returned once; list and show never c
     secretFree("DELETE answer", JSON.stringify(revoked));
     const active = await admin.get<{ data: CreatedKey[] }>("/admin/keys");
     assert.deepEqual(active.data.map((k) => k.id), [created.id]);
-    const all = await admin.get<{ data: CreatedKey[] }>("/admin/keys", { query: { include_revoked: "true" } });
+    const all = await admin.get<{ data: CreatedKey[] }>("/admin/keys", {
+      query: { include_revoked: "true" },
+    });
     assert.deepEqual(all.data.map((k) => k.id), [created.id, second.id]);
 
     // Errors: unknown id 404, invalid input 400, unknown field 400.
@@ -313,7 +315,11 @@ Deno.test("admin CRUD over HTTP: the key is returned once; list and show never c
     assert.equal(nf.code, "key_not_found");
     await rejects(admin.delete("/admin/keys/key_doesnotexist"), OpenAI.NotFoundError, "revoke unknown");
     await rejects(admin.post("/admin/keys", { body: { rpm: -1 } }), OpenAI.BadRequestError, "negative rpm");
-    await rejects(admin.post("/admin/keys", { body: { hash: "x" } }), OpenAI.BadRequestError, "unknown field");
+    await rejects(
+      admin.post("/admin/keys", { body: { hash: "x" } }),
+      OpenAI.BadRequestError,
+      "unknown field",
+    );
     await rejects(
       admin.post("/admin/keys", { body: { expires_at: "whenever" } }),
       OpenAI.BadRequestError,
@@ -444,7 +450,10 @@ Deno.test("with LLMGW_ADMIN_KEY set, no admin.key is written", async () => {
   const h = await startHarness({ auth: true });
   try {
     await assert.rejects(Deno.stat(`${h.dataDir}/admin.key`), Deno.errors.NotFound);
-    assert.equal((await adminClient(h.url, h.adminKey!).get<{ data: unknown[] }>("/admin/keys")).data.length, 0);
+    assert.equal(
+      (await adminClient(h.url, h.adminKey!).get<{ data: unknown[] }>("/admin/keys")).data.length,
+      0,
+    );
   } finally {
     await h.close();
   }

@@ -292,7 +292,9 @@ Deno.test("n > 1 on OpenRouter is emulated; web_search_options becomes the web p
       }),
     );
     for (const i of [0, 1]) {
-      const text = chunks.flatMap((c) => c.choices.filter((x) => x.index === i).map((x) => x.delta.content ?? ""));
+      const text = chunks.flatMap((c) =>
+        c.choices.filter((x) => x.index === i).map((x) => x.delta.content ?? "")
+      );
       assert.equal(text.join(""), "streamed pair");
     }
     assert.equal(chunks.filter((c) => c.choices.length === 0).length, 1, "one summed usage chunk");
@@ -397,10 +399,16 @@ Deno.test("the official SDK raises its matching error classes", async () => {
         400,
         "logit_bias",
       ],
-      ["legacy functions on OpenRouter", {
-        model: "openrouter/openai/gpt-4o-mini",
-        functions: [{ name: "f", parameters: { type: "object" } }],
-      }, OpenAI.BadRequestError, 400, "functions"],
+      [
+        "legacy functions on OpenRouter",
+        {
+          model: "openrouter/openai/gpt-4o-mini",
+          functions: [{ name: "f", parameters: { type: "object" } }],
+        },
+        OpenAI.BadRequestError,
+        400,
+        "functions",
+      ],
       ["upstream 429", { model: "openrouter/status-429" }, OpenAI.RateLimitError, 429, null],
       ["upstream 500", { model: "openrouter/status-500" }, OpenAI.InternalServerError, 502, null],
       ["upstream 503", { model: "openrouter/status-503" }, OpenAI.InternalServerError, 503, null],
