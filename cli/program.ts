@@ -6,6 +6,7 @@ import { modelsCommand } from "./models.ts";
 import { keysCommand } from "./keys.ts";
 import { usageCommand } from "./usage.ts";
 import { chatCommand } from "./chat.ts";
+import { benchCommand } from "./bench.ts";
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand());
   program.addCommand(usageCommand());
   program.addCommand(chatCommand());
+  program.addCommand(benchCommand());
   return program as unknown as Command;
 }

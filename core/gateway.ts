@@ -204,11 +204,13 @@ export class Gateway {
       error = toGatewayError(err);
       throw err;
     } finally {
-      const cancelled = !completed && !error;
+      // The client went away: either the response stream was cancelled (no error here), or
+      // the upstream read failed because the request's signal aborted (ClientAbortedError).
+      const cancelled = !completed && (!error || ctx.signal.aborted);
       // A stream cut short has no upstream usage: estimate it (prompt bytes / 4, one token per delta).
       const final = usage ?? partialUsage(ctx.bodyBytes, deltas);
       const costUsd = this.costOf(route, final);
-      const status = error ? error.status : cancelled ? 499 : 200;
+      const status = cancelled ? 499 : error ? error.status : 200;
       this.account(route, ctx, true, final, status, error, ttft, cancelled);
       admission.finish({ usage: final, costUsd, status });
     }

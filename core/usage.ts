@@ -149,9 +149,10 @@ export class UsageRecorder {
   async flush(): Promise<void> {
     this.#clearTimer();
     while (this.pending > 0) {
-      const before = this.#failures;
+      const failures = this.#failures;
+      const written = this.#written;
       await this.#drain();
-      if (this.#failures !== before && this.pending > 0) {
+      if (this.pending > 0 && (this.#failures !== failures || this.#written === written)) {
         throw this.#lastError ?? new Error("usage write failed");
       }
     }
@@ -210,34 +211,35 @@ export class UsageRecorder {
 
   /** Writes batches until the queue is empty or a write fails. Never runs twice at once. */
   #drain(): Promise<void> {
-    if (this.#draining) return this.#draining;
-    this.#draining = (async () => {
-      try {
-        while (this.pending > 0) {
-          const batch = this.#items.slice(this.#head, this.#head + this.#maxBatch);
-          try {
-            await this.#store.insertUsage(batch);
-          } catch (err) {
-            this.#failures++;
-            this.#consecutiveFailures++;
-            this.#lastError = err;
-            const backoff = Math.min(this.#retryMax, this.#retryBase * 2 ** (this.#consecutiveFailures - 1));
-            this.#backoffUntil = Date.now() + backoff;
-            this.#onError(`writing ${batch.length} usage records failed; retrying in ${backoff} ms`, err);
-            return;
-          }
-          this.#consecutiveFailures = 0;
-          this.#backoffUntil = 0;
-          this.#written += batch.length;
-          this.#head += batch.length;
-          this.#compact();
-        }
-      } finally {
-        this.#draining = null;
-        if (this.pending > 0) this.#schedule(this.pending >= this.#maxBatch ? 0 : this.#interval);
-      }
-    })();
+    // `.finally` runs asynchronously, so it clears `#draining` only after it was set,
+    // even when the loop finishes synchronously (e.g. a store that throws at once).
+    this.#draining ??= this.#writeAll().finally(() => {
+      this.#draining = null;
+      if (this.pending > 0) this.#schedule(this.pending >= this.#maxBatch ? 0 : this.#interval);
+    });
     return this.#draining;
+  }
+
+  async #writeAll(): Promise<void> {
+    while (this.pending > 0) {
+      const batch = this.#items.slice(this.#head, this.#head + this.#maxBatch);
+      try {
+        await this.#store.insertUsage(batch);
+      } catch (err) {
+        this.#failures++;
+        this.#consecutiveFailures++;
+        this.#lastError = err;
+        const backoff = Math.min(this.#retryMax, this.#retryBase * 2 ** (this.#consecutiveFailures - 1));
+        this.#backoffUntil = Date.now() + backoff;
+        this.#onError(`writing ${batch.length} usage records failed; retrying in ${backoff} ms`, err);
+        return;
+      }
+      this.#consecutiveFailures = 0;
+      this.#backoffUntil = 0;
+      this.#written += batch.length;
+      this.#head += batch.length;
+      this.#compact();
+    }
   }
 
   /** Drops written records from the front of the array once they are the majority. */

@@ -28,27 +28,12 @@ export interface LibsqlOptions {
   busyTimeoutMs?: number;
 }
 
-/** Rows per INSERT statement (17 columns → 8500 parameters, under SQLite's 32766). */
+/** Rows per INSERT statement (16 columns → 8000 parameters, under SQLite's 32766). */
 const INSERT_CHUNK = 500;
 
-const USAGE_COLUMNS = [
-  "request_id",
-  "key_id",
-  "model",
-  "provider",
-  "upstream_model",
-  "prompt_tokens",
-  "completion_tokens",
-  "total_tokens",
-  "cost_usd",
-  "latency_ms",
-  "ttft_ms",
-  "status",
-  "streamed",
-  "error_code",
-  "cancelled",
-  "created_at",
-] as const;
+/** Column order of the usage INSERT; matches `usageArgs`. */
+const USAGE_COLUMNS = ("request_id key_id model provider upstream_model prompt_tokens completion_tokens " +
+  "total_tokens cost_usd latency_ms ttft_ms status streamed error_code cancelled created_at").split(" ");
 
 /**
  * For a `file:` URL (or a bare path), the file system path of the database;

@@ -132,8 +132,7 @@ export class PostgresStore implements Store {
 
   /** Applies pending migrations in one transaction holding an advisory lock. */
   async migrate(): Promise<void> {
-    await this.#sql.begin(async (txn) => {
-      const tx = txn as unknown as Sql; // TransactionSql loses its call signatures in TS ≥ 5 (postgres#...)
+    await this.#sql.begin(async (tx) => {
       await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
       if (this.#schema) await tx`CREATE SCHEMA IF NOT EXISTS ${tx(this.#schema)}`;
       await tx.unsafe(SCHEMA_MIGRATIONS_DDL.postgres);
@@ -224,7 +223,7 @@ export class PostgresStore implements Store {
       return;
     }
     await this.#sql.begin(async (txn) => {
-      const tx = txn as unknown as Sql;
+      const tx = txn as unknown as Sql; // same query API; TransactionSql only lacks the pool-level members
       for (let i = 0; i < records.length; i += INSERT_CHUNK) {
         await insert(tx, records.slice(i, i + INSERT_CHUNK));
       }

@@ -391,11 +391,7 @@ Deno.test("toOllamaRequest: legacy functions → tools and a legacy response sha
 Deno.test("OLLAMA_PARAMS: every official request field is declared (and extras are native)", () => {
   const schemaFields = Object.keys(RequestSchema.shape);
   const undeclared = schemaFields.filter((k) => !(k in OLLAMA_PARAMS));
-  // These two are not in the table (reported as an observation); the rest must be.
-  assert.deepEqual(
-    undeclared.filter((k) => !["prompt_cache_retention", "prompt_cache_options"].includes(k)),
-    [],
-  );
+  assert.deepEqual(undeclared, []);
   for (const k of ["options", "keep_alive", "think"]) assert.equal(OLLAMA_PARAMS[k]!.support, "native");
   for (const [k, rule] of Object.entries(OLLAMA_PARAMS)) {
     assert.ok(

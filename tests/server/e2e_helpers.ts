@@ -96,3 +96,59 @@ export function ask(model: string, content = "hello there"): {
 } {
   return { model, messages: [{ role: "user", content }] };
 }
+
+/** The repository root (where main.ts is). */
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Only what deno needs to run (no LLMGW_* / OPENROUTER_* leaking in from the parent). */
+export function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]) {
+    const v = Deno.env.get(name);
+    if (v !== undefined) env[name] = v;
+  }
+  return env;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run -A main.ts <args>` with a clean environment plus `env`; killed after 60 s. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    cwd: ROOT,
+    clearEnv: true,
+    env: { ...baseEnv(), ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, 60_000);
+  try {
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Like {@link runCli}, but fails unless the command exits 0, and parses stdout as JSON. */
+export async function runCliJson<T = unknown>(args: string[], env: Record<string, string>): Promise<T> {
+  const r = await runCli(args, env);
+  if (r.code !== 0) {
+    throw new Error(`llmgw ${args.join(" ")} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
+  }
+  return JSON.parse(r.stdout) as T;
+}

@@ -138,7 +138,7 @@ Deno.test("concurrency: open streams hold slots; finishing or cancelling a strea
   }
 });
 
-Deno.test("TPM: the estimate is reserved, then settled to the real usage; too large is refused", async () => {
+Deno.test("TPM: the estimate is reserved, then settled to the real usage; open requests hold theirs", async () => {
   const h = await startHarness({ auth: true });
   try {
     const tpm = 2000;
@@ -166,10 +166,19 @@ Deno.test("TPM: the estimate is reserved, then settled to the real usage; too la
     assert.ok(rem2 >= expected - 5 && rem2 <= expected + 40, `remaining ${rem2}, expected ~${expected}`);
     assert.ok(rem2 > tpm - est1 - est2 + 400, "the unused estimate was refunded");
 
-    // A request whose estimate alone exceeds the limit can never run.
-    const tooLarge = await client.chat.completions.create({ ...ask("llama3.2"), max_tokens: tpm + 1 })
-      .then(() => null, (e) => e);
-    assertRateLimited(tooLarge, "estimate > tpm", /Request too large for tokens per minute \(TPM\)/);
+    // An estimate above the limit is reserved as the whole limit (max_tokens is only a cap):
+    // it waits until the budget is full again, and Retry-After says when that is.
+    const big = { ...ask("llama3.2"), max_tokens: tpm + 1 };
+    const tooLarge = assertRateLimited(
+      await client.chat.completions.create(big).then(() => null, (e) => e),
+      "estimate > tpm while tokens are in use",
+      new RegExp(`tokens per minute \\(TPM\\): Limit: ${tpm}, Used: \\d+, Requested: ${tpm}\\.`),
+    );
+    const waitMs = Number(tooLarge.headers.get("retry-after-ms"));
+    assert.ok(waitMs > 0 && waitMs < 2000, `retry-after-ms ${waitMs}`);
+    await new Promise((r) => setTimeout(r, waitMs + 20));
+    const bigOk = await client.chat.completions.create(big).withResponse();
+    assert.equal(bigOk.response.headers.get("x-ratelimit-remaining-tokens"), "0");
     // A reservation is held while its request runs: an open stream that reserved most of the
     // budget leaves no room for the next request until it ends and settles.
     const held = await client.chat.completions.create({

@@ -8,7 +8,8 @@ import postgres from "postgres";
 import { ConflictError } from "../../core/errors.ts";
 import { generateApiKey, hashApiKey, keyPrefix } from "../../core/keys.ts";
 import { MIGRATIONS } from "../../core/store/migrations.ts";
-import { openStore } from "../../core/store/open.ts";
+import { libsqlFilePath, normalizeLibsqlUrl } from "../../core/store/libsql.ts";
+import { defaultDatabaseUrl, isPostgresUrl, openStore } from "../../core/store/open.ts";
 import { NO_KEY_GROUP, type Store, type UsageRecord } from "../../core/store/store.ts";
 import { ignoreWithout, POSTGRES_URL, serviceAvailable } from "../services.ts";
 
@@ -374,3 +375,47 @@ for (const b of [libsql, pg]) {
     assert.equal(await store.spendSince("key_unknown", null), 0);
   });
 }
+
+Deno.test("openStore defaults to <dataDir>/llmgw.db in WAL mode", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "llmgw-open-" });
+  try {
+    const store = await openStore(undefined, { dataDir: `${dir}/data/` });
+    try {
+      assert.equal(store.kind, "libsql");
+      assert.equal(await store.countKeys(), 0);
+    } finally {
+      await store.close();
+    }
+    assert.ok((await Deno.stat(`${dir}/data/llmgw.db`)).isFile);
+    const c = createClient({ url: `file:${dir}/data/llmgw.db` });
+    try {
+      const rs = await c.execute("PRAGMA journal_mode");
+      assert.equal(String(rs.rows[0]?.[0]).toLowerCase(), "wal");
+    } finally {
+      c.close();
+    }
+    // A bare path works as well.
+    const bare = await openStore(`${dir}/other/x.db`);
+    await bare.close();
+    assert.ok((await Deno.stat(`${dir}/other/x.db`)).isFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("store URLs are routed by scheme", () => {
+  assert.equal(isPostgresUrl("postgres://u@h/db"), true);
+  assert.equal(isPostgresUrl("postgresql://u@h/db"), true);
+  assert.equal(isPostgresUrl("libsql://db.turso.io"), false);
+  assert.equal(isPostgresUrl("file:./data/llmgw.db"), false);
+  assert.equal(defaultDatabaseUrl(), "file:./data/llmgw.db");
+  assert.equal(defaultDatabaseUrl("/var/lib/llmgw/"), "file:/var/lib/llmgw/llmgw.db");
+  assert.equal(libsqlFilePath("file:./data/llmgw.db"), "./data/llmgw.db");
+  assert.equal(libsqlFilePath("file:///abs/x.db"), "/abs/x.db");
+  assert.equal(libsqlFilePath("file:/abs/x.db?mode=rwc"), "/abs/x.db");
+  assert.equal(libsqlFilePath("file::memory:"), null);
+  assert.equal(libsqlFilePath("libsql://db.example.com"), null);
+  assert.equal(libsqlFilePath("http://127.0.0.1:8080"), null);
+  assert.equal(normalizeLibsqlUrl("./x.db"), "file:./x.db");
+  assert.equal(normalizeLibsqlUrl("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+});

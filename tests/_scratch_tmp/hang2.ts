@@ -1,0 +1,18 @@
+import { startHarness } from "../harness.ts";
+const h = await startHarness({ auth: true, logLevel: "warn" });
+const t0 = performance.now();
+const lap = (m: string) => console.log(m, Math.round(performance.now() - t0));
+const ac = new AbortController();
+const p = fetch(`${h.url}/v1/chat/completions`, { method: "POST", signal: ac.signal, headers: { authorization: `Bearer ${h.adminKey}`, "content-type": "application/json" }, body: JSON.stringify({ model: "ollama/hang", messages: [{ role: "user", content: "x" }] }) });
+await new Promise((r) => setTimeout(r, 300));
+console.log("ollama requests seen", h.ollama.requests.map((r) => r.path));
+ac.abort();
+await p.catch((e) => lap("aborted " + e.name));
+await new Promise((r) => setTimeout(r, 300));
+await h.server.runtime.usage.flush();
+console.log((await h.server.runtime.store.listUsage()).map((r) => [r.model, r.status, r.cancelled]));
+const t = setTimeout(() => { console.log("still stuck; logs:", h.logs.slice(-5)); Deno.exit(1); }, 3000);
+await h.server.shutdown();
+clearTimeout(t);
+lap("after shutdown");
+await h.close();

@@ -1,0 +1,21 @@
+import { startHarness } from "../harness.ts";
+const h = await startHarness({ auth: true, logLevel: "warn" });
+const t0 = performance.now();
+const lap = (m: string) => console.log(m, Math.round(performance.now() - t0));
+const client = h.client(h.adminKey);
+// warm the connection first?
+if (Deno.args[0] === "warm") await client.chat.completions.create({ model: "llama3.2", messages: [{ role: "user", content: "x" }] });
+const ac = new AbortController();
+const p = client.chat.completions.create({ model: "ollama/hang", messages: [{ role: "user", content: "x" }] }, { signal: ac.signal });
+await new Promise((r) => setTimeout(r, 300));
+console.log("ollama requests seen", h.ollama.requests.map((r) => r.path));
+ac.abort();
+await p.catch((e) => lap("aborted " + e.name));
+await new Promise((r) => setTimeout(r, 300));
+await h.server.runtime.usage.flush();
+console.log((await h.server.runtime.store.listUsage()).map((r) => [r.model, r.status, r.cancelled]));
+const t = setTimeout(() => { console.log("still stuck"); Deno.exit(1); }, 3000);
+await h.server.shutdown();
+clearTimeout(t);
+lap("after shutdown");
+await h.close();

@@ -1,0 +1,14 @@
+import { startHarness } from "../harness.ts";
+const h = await startHarness({ auth: true, logLevel: "warn" });
+const port = h.server.port;
+const conns = async () => new TextDecoder().decode((await new Deno.Command("ss", { args: ["-tn", `( sport = :${port} )`] }).output()).stdout).trim().split("\n").length - 1;
+const client = h.client(h.adminKey);
+const ac = new AbortController();
+const p = client.chat.completions.create({ model: "ollama/hang", messages: [{ role: "user", content: "x" }] }, { signal: ac.signal });
+await new Promise((r) => setTimeout(r, Number(Deno.args[0] ?? 300)));
+console.log("conns before abort", await conns());
+ac.abort();
+await p.catch((e) => console.log("aborted " + e.name));
+await new Promise((r) => setTimeout(r, 300));
+console.log("conns after abort", await conns());
+Deno.exit(0);
