@@ -7,7 +7,7 @@
  */
 import { AuthenticationError } from "./errors.ts";
 import type { Caller } from "./gateway.ts";
-import { hashApiKey, keyPrefix, timingSafeEqual } from "./keys.ts";
+import { hashApiKeySync, keyPrefix, timingSafeEqual } from "./keys.ts";
 import type { Bus } from "./pubsub.ts";
 import type { KeyRecord, Store } from "./store/store.ts";
 
@@ -121,7 +121,7 @@ export class KeyAuth implements Authenticator {
     if (this.opts.adminKey && timingSafeEqual(key, this.opts.adminKey)) {
       return { keyId: "admin", keyName: "LLMGW_ADMIN_KEY", admin: true, canUse: () => true };
     }
-    const hash = await hashApiKey(key);
+    const hash = hashApiKeySync(key);
     const record = await this.lookup(hash);
     if (!record || !timingSafeEqual(record.hash, hash)) throw this.invalid(key, "Incorrect API key provided");
     if (record.revokedAt) throw this.invalid(key, "This API key has been revoked");

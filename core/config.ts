@@ -132,14 +132,31 @@ export async function readConfigFile(path: string): Promise<ConfigFile> {
   return parsed.data;
 }
 
-function intEnv(env: Record<string, string | undefined>, name: string): number | undefined {
-  const v = env[name];
+function intEnv(
+  env: Record<string, string | undefined>,
+  name: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
+  const v = env[name]?.trim();
   if (v === undefined || v === "") return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new ConfigError(`${name} must be a non-negative integer, got '${v}'`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > max) {
+    throw new ConfigError(`${name} must be an integer from 0 to ${max}, got '${env[name]}'`);
   }
   return n;
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+function logLevelEnv(env: Record<string, string | undefined>): Config["logLevel"] | undefined {
+  const v = env.LLMGW_LOG_LEVEL?.trim().toLowerCase();
+  if (!v) return undefined;
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) {
+    throw new ConfigError(
+      `LLMGW_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got '${env.LLMGW_LOG_LEVEL}'`,
+    );
+  }
+  return v as Config["logLevel"];
 }
 
 function boolEnv(env: Record<string, string | undefined>, name: string): boolean | undefined {
@@ -187,18 +204,18 @@ export function buildConfig(
     }
     names.add(p.name);
   }
-  if (!fileProviders.some((p) => p.type === "ollama")) {
+  if (!fileProviders.some((p) => p.type === "ollama" || p.name === "ollama")) {
     providers.push({
       name: "ollama",
       type: "ollama",
-      baseUrl: env.OLLAMA_BASE_URL || env.OLLAMA_HOST_URL || "http://localhost:11434",
+      baseUrl: env.OLLAMA_BASE_URL || "http://localhost:11434",
       headers: {},
       timeoutMs: upstreamTimeoutMs,
     });
   }
   for (const p of fileProviders) {
-    const apiKey = (p.api_key_env ? env[p.api_key_env] : undefined) ?? p.api_key ??
-      (p.type === "openrouter" ? env.OPENROUTER_API_KEY : undefined);
+    const apiKey = (p.api_key_env ? env[p.api_key_env] : undefined) || p.api_key ||
+      (p.type === "openrouter" ? env.OPENROUTER_API_KEY : undefined) || undefined;
     const baseUrl = p.base_url ??
       (p.type === "ollama"
         ? env.OLLAMA_BASE_URL || "http://localhost:11434"
@@ -219,7 +236,7 @@ export function buildConfig(
       title: p.title ?? (p.type === "openrouter" ? env.LLMGW_OPENROUTER_TITLE : undefined),
     });
   }
-  if (!fileProviders.some((p) => p.type === "openrouter")) {
+  if (!fileProviders.some((p) => p.type === "openrouter" || p.name === "openrouter")) {
     providers.push({
       name: "openrouter",
       type: "openrouter",
@@ -237,7 +254,7 @@ export function buildConfig(
   }
   return Object.freeze({
     host: overrides.host ?? env.LLMGW_HOST ?? file.server?.host ?? "0.0.0.0",
-    port: overrides.port ?? intEnv(env, "LLMGW_PORT") ?? file.server?.port ?? 9000,
+    port: overrides.port ?? intEnv(env, "LLMGW_PORT", 65535) ?? file.server?.port ?? 9000,
     maxBodyBytes: intEnv(env, "LLMGW_MAX_BODY_BYTES") ?? file.server?.max_body_bytes ?? 20 * 1024 * 1024,
     corsOrigins: env.LLMGW_CORS_ORIGINS?.split(",").map((s) => s.trim()).filter(Boolean) ??
       file.server?.cors_origins ?? ["*"],
@@ -261,7 +278,7 @@ export function buildConfig(
       concurrency: intEnv(env, "LLMGW_GLOBAL_CONCURRENCY") ?? file.global_limits?.concurrency,
     },
     pricing: file.pricing ?? {},
-    logLevel: (env.LLMGW_LOG_LEVEL as Config["logLevel"]) || file.log_level || "info",
+    logLevel: logLevelEnv(env) ?? file.log_level ?? "info",
   });
 }
 

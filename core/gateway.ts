@@ -141,6 +141,7 @@ export class Gateway {
         const completion = await route.provider.complete(req, route.upstreamModel, call);
         const usage = completion.usage ?? emptyUsage();
         const costUsd = this.costOf(route, usage);
+        if (completion.usage) completion.usage.cost = costUsd;
         this.account(route, ctx, false, usage, 200, null, null, false);
         admission.finish({ usage, costUsd, status: 200 });
         return { kind: "json", route, headers: admission.headers, completion, costUsd };

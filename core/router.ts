@@ -77,6 +77,8 @@ export class Router {
         if (!upstreamModel) {
           throw new ModelNotFoundError(`The model '${model}' names a provider but no model.`);
         }
+        // Discovery feeds pricing; start it in the background for providers never listed.
+        if (provider.configured && !this.discovery.has(provider.name)) this.refresh(provider);
         return { model, provider, upstreamModel, info: this.cached(provider, upstreamModel) };
       }
     }
@@ -90,11 +92,19 @@ export class Router {
     return d?.models.get(id) ?? (provider.kind === "ollama" ? d?.models.get(`${id}:latest`) : undefined);
   }
 
+  /**
+   * Looks a bare name up in the cached lists, in configuration order. Stale lists
+   * still answer (and are refreshed in the background), so that order holds and no
+   * request waits for a refresh; a provider never listed yet sends the lookup to
+   * `lookupFresh`.
+   */
   private lookupCached(name: string): Omit<Route, "model"> | undefined {
     const t = this.now();
     for (const p of this.providers) {
+      if (!p.configured) continue;
       const d = this.discovery.get(p.name);
-      if (!d || t - d.fetchedAt > this.opts.ttlMs) continue;
+      if (!d || d.fetchedAt === 0) return undefined;
+      if (t - d.fetchedAt > this.opts.ttlMs) this.refresh(p, this.opts.ttlMs);
       const info = this.cached(p, name);
       if (info) return { provider: p, upstreamModel: info.id, info };
     }
@@ -139,8 +149,10 @@ export class Router {
 
   private async notFound(model: string): Promise<Error> {
     const down = this.providers.filter((p) => !p.configured || this.discovery.get(p.name)?.error);
-    const available = (await this.listModels()).map((m) => m.id);
-    if (available.length === 0 && down.length > 0) {
+    const listed = await this.listModels();
+    const available = listed.map((m) => m.id);
+    const served = listed.filter((m) => !(m.id in this.opts.aliases)).length;
+    if (served === 0 && down.length > 0) {
       const why = down.map((p) =>
         p.configured ? `${p.name}: ${this.discovery.get(p.name)?.error}` : `${p.name}: ${p.configProblem}`
       );
@@ -159,9 +171,9 @@ export class Router {
   }
 
   /**
-   * Every servable model id, merged across providers: aliases, then each provider's
-   * models (Ollama's by bare name; others by bare id when no earlier provider has it,
-   * and always under `<provider>/<id>`).
+   * Every servable model id, merged across providers: aliases first, then each
+   * provider's models by their bare id, in configuration order (an id listed by two
+   * providers appears once, for the provider that serves it).
    */
   async listModels(): Promise<(ProviderModel & { provider: string })[]> {
     await Promise.all(

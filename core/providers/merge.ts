@@ -74,3 +74,28 @@ export async function* mergeChoiceStreams(
     };
   }
 }
+
+/**
+ * Runs `n` upstream calls that share one abort signal: when one fails, the others
+ * are aborted (and `discard` releases what already succeeded, e.g. open bodies).
+ */
+export async function fanOut<T>(
+  n: number,
+  signal: AbortSignal,
+  call: (signal: AbortSignal) => Promise<T>,
+  discard?: (value: T) => void,
+): Promise<T[]> {
+  const ac = new AbortController();
+  const shared = AbortSignal.any([signal, ac.signal]);
+  const calls = Array.from({ length: n }, () =>
+    call(shared).catch((err) => {
+      ac.abort();
+      throw err;
+    }));
+  try {
+    return await Promise.all(calls);
+  } catch (err) {
+    for (const c of calls) c.then((v) => discard?.(v), () => {});
+    throw err;
+  }
+}

@@ -25,7 +25,7 @@ import {
   toOllamaRequest,
   usageOf,
 } from "./ollama_wire.ts";
-import { mergeStreams, sumUsage } from "./merge.ts";
+import { fanOut, mergeStreams, sumUsage } from "./merge.ts";
 
 export interface OllamaOptions {
   name: string;
@@ -89,7 +89,7 @@ export class OllamaProvider implements Provider {
     enforceParams(req, OLLAMA_PARAMS, this.name);
     const { body, shape } = toOllamaRequest(req, model, false);
     const n = req.n ?? 1;
-    const answers = await Promise.all(Array.from({ length: n }, () => this.completeOne(body, ctx)));
+    const answers = await fanOut(n, ctx.signal, (signal) => this.completeOne(body, { ...ctx, signal }));
     const choices = answers.map((line, index) => {
       const { message, finish } = toChoiceMessage(line, shape);
       return { index, message, finish_reason: finish, logprobs: null };
@@ -125,7 +125,12 @@ export class OllamaProvider implements Provider {
     const { body, shape } = toOllamaRequest(req, model, true);
     const base = { id: completionId(), created: nowSeconds(), model: ctx.responseModel };
     const n = req.n ?? 1;
-    const responses = await Promise.all(Array.from({ length: n }, () => this.post(body, ctx)));
+    const responses = await fanOut(
+      n,
+      ctx.signal,
+      (signal) => this.post(body, { ...ctx, signal }),
+      (res) => res.body?.cancel().catch(() => {}),
+    );
     const streams = responses.map((res, i) => this.chunks(res, base, shape, i, ctx));
     if (n === 1) return withUsage(streams[0]!, base);
     return withUsage(mergeStreams(streams), base);

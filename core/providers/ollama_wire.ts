@@ -57,7 +57,7 @@ export const OLLAMA_PARAMS: ParamTable = {
   },
   logit_bias: { support: "rejected", note: "Ollama has no logit bias" },
   logprobs: { support: "rejected", note: "not available from /api/chat", accept: (v) => v === false },
-  top_logprobs: { support: "rejected", note: "not available from /api/chat" },
+  top_logprobs: { support: "rejected", note: "not available from /api/chat", accept: (v) => v === 0 },
   modalities: {
     support: "rejected",
     note: "text output only",
@@ -243,7 +243,7 @@ export function toOllamaRequest(req: ChatCompletionRequest, model: string, strea
   shape: OllamaCallShape;
 } {
   const body: OllamaChatRequest = { model, messages: toOllamaMessages(req.messages), stream };
-  const noTools = req.tool_choice === "none" || (req.tools == null && req.function_call === "none");
+  const noTools = req.tool_choice === "none" || (!req.tools?.length && req.function_call === "none");
   if (!noTools) {
     const tools = (req.tools ?? []).map((t, i) => {
       if (t.type !== "function") {

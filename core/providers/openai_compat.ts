@@ -24,7 +24,7 @@ import type {
 } from "../protocol.ts";
 import { createPooledClient, mapBodyError, readBody, upstreamFetch, type UpstreamOptions } from "./http.ts";
 import { readSseData } from "./lines.ts";
-import { mergeChoiceStreams, sumUsage } from "./merge.ts";
+import { fanOut, mergeChoiceStreams, sumUsage } from "./merge.ts";
 import { enforceParams, type ParamTable } from "./params.ts";
 import type { CallContext, Provider, ProviderHealth, ProviderKind, ProviderModel } from "./provider.ts";
 
@@ -162,7 +162,7 @@ export class OpenAICompatProvider implements Provider {
   }
 
   /** How many upstream calls a request needs (n emulated), after checking parameters. */
-  private fanOut(req: ChatCompletionRequest): number {
+  private callsFor(req: ChatCompletionRequest): number {
     if (this.opts.params) enforceParams(req, this.opts.params, this.name);
     return this.opts.emulateN && (req.n ?? 1) > 1 ? req.n! : 1;
   }
@@ -187,10 +187,10 @@ export class OpenAICompatProvider implements Provider {
   }
 
   async complete(req: ChatCompletionRequest, model: string, ctx: CallContext): Promise<ChatCompletion> {
-    const n = this.fanOut(req);
+    const n = this.callsFor(req);
     if (n === 1) return this.completeOne(req, model, ctx);
     const single = { ...req, n: undefined };
-    const all = await Promise.all(Array.from({ length: n }, () => this.completeOne(single, model, ctx)));
+    const all = await fanOut(n, ctx.signal, (signal) => this.completeOne(single, model, { ...ctx, signal }));
     const out = all[0]!;
     out.choices = all.map((r, index) => ({ ...r.choices[0]!, index }));
     out.usage = sumUsage(
@@ -241,11 +241,16 @@ export class OpenAICompatProvider implements Provider {
     model: string,
     ctx: CallContext,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
-    const n = this.fanOut(req);
+    const n = this.callsFor(req);
     const id = completionId();
     if (n === 1) return this.chunks(await this.post(req, model, true, ctx), model, ctx, id);
     const single = { ...req, n: undefined };
-    const responses = await Promise.all(Array.from({ length: n }, () => this.post(single, model, true, ctx)));
+    const responses = await fanOut(
+      n,
+      ctx.signal,
+      (signal) => this.post(single, model, true, { ...ctx, signal }),
+      (res) => res.body?.cancel().catch(() => {}),
+    );
     return mergeChoiceStreams(responses.map((res) => this.chunks(res, model, ctx, id)));
   }
 

@@ -60,9 +60,10 @@ interface OpenRouterModel {
   pricing?: { prompt?: string | number; completion?: string | number };
 }
 
-function price(v: string | number | undefined): number {
+/** USD per token; undefined for OpenRouter's "-1" (variable pricing) or garbage. */
+function price(v: string | number | undefined): number | undefined {
   const n = typeof v === "number" ? v : Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : 0;
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 /** OpenRouter's `/models` body → provider models with pricing (USD per token). */
@@ -76,7 +77,9 @@ export function parseOpenRouterModels(body: unknown): ProviderModel[] {
       created: typeof m.created === "number" ? m.created : 0,
     };
     if (typeof m.context_length === "number") out.contextLength = m.context_length;
-    if (m.pricing) out.pricing = { prompt: price(m.pricing.prompt), completion: price(m.pricing.completion) };
+    const prompt = price(m.pricing?.prompt);
+    const completion = price(m.pricing?.completion);
+    if (prompt !== undefined && completion !== undefined) out.pricing = { prompt, completion };
     return out;
   });
 }

@@ -160,8 +160,14 @@ Deno.test("environment: bad integers and booleans are clear ConfigErrors", async
     ], ["LLMGW_UPSTREAM_TIMEOUT_MS", "5s"]]
   ) {
     const err = await configError(() => buildConfig({}, { [name!]: value }));
-    assert.equal(err.message, `${name} must be a non-negative integer, got '${value}'`);
+    const max = name === "LLMGW_PORT" ? 65535 : Number.MAX_SAFE_INTEGER;
+    assert.equal(err.message, `${name} must be an integer from 0 to ${max}, got '${value}'`);
   }
+  // Out-of-range ports, blank-but-not-empty values and unknown log levels are refused too.
+  await configError(() => buildConfig({}, { LLMGW_PORT: "70000" }));
+  assert.equal(buildConfig({}, { LLMGW_PORT: " " }).port, 9000, "whitespace counts as unset");
+  const lvl = await configError(() => buildConfig({}, { LLMGW_LOG_LEVEL: "loud" }));
+  assert.match(lvl.message, /LLMGW_LOG_LEVEL must be one of debug, info, warn, error/);
   const err = await configError(() => buildConfig({}, { LLMGW_AUTH: "maybe" }));
   assert.equal(err.message, "LLMGW_AUTH must be true or false, got 'maybe'");
   // loadConfig surfaces the same error.
@@ -414,4 +420,14 @@ Deno.test("describeConfig never contains a key value", () => {
   assert.equal(plain.database, "libsql file in /d");
   assert.equal(plain.redis, "not set (in-process limiter)");
   assert.equal(plain.defaultModel, null);
+});
+
+Deno.test("a file provider named like a built-in one replaces it (no duplicate names)", () => {
+  const c = buildConfig({
+    providers: [
+      { name: "ollama", type: "openai", base_url: "http://127.0.0.1:1/v1" },
+      { name: "openrouter", type: "openai", base_url: "http://127.0.0.1:2/v1" },
+    ],
+  }, {});
+  assert.deepEqual(c.providers.map((p) => `${p.name}:${p.type}`), ["ollama:openai", "openrouter:openai"]);
 });

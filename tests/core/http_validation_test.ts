@@ -308,3 +308,13 @@ Deno.test("jsonErrorOffset: agrees with JSON.parse on mutated JSON (randomized)"
   }
   assert.ok(invalidCount > 4000, `most mutations break the JSON (${invalidCount})`);
 });
+
+Deno.test("jsonErrorOffset accepts deep nesting and long numbers that JSON.parse accepts", () => {
+  const deep = "[".repeat(600) + "]".repeat(600);
+  JSON.parse(deep);
+  assert.equal(jsonErrorOffset(deep), -1);
+  const long = "1".repeat(800);
+  JSON.parse(long);
+  assert.equal(jsonErrorOffset(long), -1);
+  assert.equal(jsonErrorOffset("[1e ,2]"), 3);
+});

@@ -117,7 +117,9 @@ Deno.test("prefix: <provider>/<model> goes to that provider without discovery", 
   assert.equal(a.upstreamModel, "some-unlisted-model");
   assert.equal(a.model, "ollama/some-unlisted-model");
   assert.equal(a.info, undefined);
-  assert.equal(ollama.listCalls + or.listCalls, 0, "a prefix needs no model list");
+  // The route does not wait for a listing; one starts in the background (for pricing).
+  assert.equal(ollama.listCalls, 1, "one background listing of the named provider");
+  assert.equal(or.listCalls, 0, "other providers are not listed");
   const b = await r.resolve("openrouter/openai/gpt-4o");
   assert.equal(b.provider, or);
   assert.equal(b.upstreamModel, "openai/gpt-4o");
@@ -221,7 +223,10 @@ Deno.test("cache: model lists are cached for the TTL, then refreshed", async () 
   assert.deepEqual([ollama.listCalls, or.listCalls], [1, 1], "hits within the TTL list nothing");
   clock.advance(6_000); // 11 s after the fetch: expired
   await r.resolve("llama3.2");
-  assert.deepEqual([ollama.listCalls, or.listCalls], [2, 2], "an expired cache is refreshed");
+  // The expired list still answers (no request waits) and is refreshed in the background;
+  // only the providers consulted for the name are refreshed.
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual([ollama.listCalls, or.listCalls], [2, 1], "an expired cache is refreshed");
   const state = r.discoveryState();
   assert.deepEqual(state.ollama, { models: 1, ageMs: 0 });
 });
@@ -377,4 +382,23 @@ Deno.test("discoveryState: null age before any listing, error when failing", asy
     a: { models: 1, ageMs: 1234 },
     b: { models: 0, error: "boom", ageMs: 1234 },
   });
+});
+
+Deno.test("aliases do not hide an outage: all providers down → 503 even with aliases", async () => {
+  const ollama = new TestProvider("ollama", "ollama", []);
+  ollama.failWith = "connection refused";
+  const { r } = router([ollama], { aliases: { fast: "llama3.2" } });
+  await rejects(r.resolve("fast"), ServiceUnavailableError);
+  await rejects(r.resolve("anything"), ServiceUnavailableError);
+});
+
+Deno.test("configuration order holds when an earlier provider's list has expired", async () => {
+  const a = new TestProvider("a", "openai", ["shared"]);
+  const b = new TestProvider("b", "openai", ["shared"]);
+  const { r, clock } = router([a, b], { ttlMs: 10_000 });
+  assert.equal((await r.resolve("shared")).provider, a);
+  clock.advance(8_000);
+  await r.refresh(b);
+  clock.advance(3_000); // a's list is stale, b's fresh
+  assert.equal((await r.resolve("shared")).provider, a);
 });
