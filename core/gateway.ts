@@ -55,7 +55,7 @@ export interface Policy {
   ): Promise<Admission>;
 }
 
-/** Where usage records go (batched writer). */
+/** Where usage records go (the batched writer, the metrics). */
 export interface UsageSink {
   record(r: UsageRecord): void;
 }
@@ -80,6 +80,7 @@ export interface GatewayDeps {
   pricing?: Record<string, { prompt: number; completion: number }>;
   policy?: Policy;
   usage?: UsageSink;
+  metrics?: { observe(r: UsageRecord): void };
   log?: (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -173,6 +174,9 @@ export class Gateway {
     err: unknown,
   ): void {
     const e = toGatewayError(err);
+    // The key's rate-limit headers belong on error answers too (the error's own, e.g. an
+    // upstream retry-after, win).
+    if (e === err) for (const [k, v] of Object.entries(admission.headers)) e.headers[k] ??= v;
     const cancelled = ctx.signal.aborted;
     this.account(route, ctx, streamed, emptyUsage(), e.status, e, null, cancelled);
     admission.finish({ usage: emptyUsage(), costUsd: 0, status: e.status });
@@ -220,7 +224,7 @@ export class Gateway {
   /** Records a request refused before it had a route (bad model, bad key, bad body). */
   rejected(model: string, ctx: RequestContext, err: unknown, streamed: boolean): void {
     const e = toGatewayError(err);
-    this.deps.usage?.record({
+    this.emit({
       requestId: ctx.requestId,
       keyId: ctx.caller.keyId,
       model,
@@ -250,9 +254,7 @@ export class Gateway {
     ttft: number | null,
     cancelled: boolean,
   ): void {
-    const sink = this.deps.usage;
-    if (!sink) return;
-    sink.record({
+    this.emit({
       requestId: ctx.requestId,
       keyId: ctx.caller.keyId,
       model: route.model,
@@ -270,6 +272,11 @@ export class Gateway {
       cancelled,
       createdAt: new Date(),
     });
+  }
+
+  private emit(r: UsageRecord): void {
+    this.deps.metrics?.observe(r);
+    this.deps.usage?.record(r);
   }
 
   /** The merged model list in OpenAI's format. */

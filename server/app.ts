@@ -40,6 +40,9 @@ export interface AppDeps {
   auth?: Authenticator;
   /** Extra routes (admin API), mounted with their own access rules. */
   extraRoutes?: ExtraRoute[];
+  /** Counters for GET /metrics (admin keys only when auth is on). */
+  metrics?: { render(extra?: Record<string, number>): string };
+  metricsExtra?: () => Record<string, number>;
   /** Extra fields for /health (store, limiter, usage writer state). */
   healthExtra?: () => Record<string, unknown>;
   accessLog?: boolean;
@@ -106,6 +109,15 @@ export function createApp(deps: AppDeps): (req: Request) => Promise<Response> {
     routes.push(compile("GET", `${prefix}/models/*id`, "key", (_req, ctx, p) => model(ctx, p.id!)));
   }
   routes.push(compile("GET", "/health", "none", () => health()));
+  if (deps.metrics) {
+    const m = deps.metrics;
+    routes.push(compile("GET", "/metrics", "admin", () =>
+      Promise.resolve(
+        new Response(m.render(deps.metricsExtra?.()), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        }),
+      )));
+  }
   routes.push(compile("GET", "/openapi.json", "none", () => Promise.resolve(json(openApiDocument()))));
   routes.push(compile("GET", "/docs", "none", () => Promise.resolve(docsPage())));
   for (const r of deps.extraRoutes ?? []) {

@@ -130,6 +130,13 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics (admin key when auth is on)",
+          security: bearer,
+          responses: { "200": { description: "text/plain exposition format" }, ...errors(401, 403) },
+        },
+      },
       "/health": {
         get: {
           summary: "Status, version and each provider's state",

@@ -19,6 +19,7 @@ import type { Runtime } from "../core/runtime.ts";
 import { openStore } from "../core/store/open.ts";
 import type { Store } from "../core/store/store.ts";
 import { UsageRecorder } from "../core/usage.ts";
+import { Metrics } from "../core/metrics.ts";
 import type { AppDeps } from "./app.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { ensureAdminKey } from "./bootstrap.ts";
@@ -47,7 +48,8 @@ export async function createServerRuntime(config: Config, log: Logger): Promise<
       log.log("error", `usage writer: ${message}`, err instanceof Error ? { error: err.message } : undefined),
   });
   const policy = new KeyPolicy({ limiter, store, globalLimits: config.globalLimits });
-  const gateway = new Gateway({ router, pricing: config.pricing, policy, usage, log: log.log });
+  const metrics = new Metrics();
+  const gateway = new Gateway({ router, pricing: config.pricing, policy, usage, metrics, log: log.log });
   const keyAdmin = new KeyAdmin(store, bus);
   let auth: Authenticator | undefined;
   if (config.authEnabled) {
@@ -72,6 +74,15 @@ export async function createServerRuntime(config: Config, log: Logger): Promise<
     accessLog: log.enabled("debug"),
     auth,
     extraRoutes: adminRoutes(store, keyAdmin),
+    metrics,
+    metricsExtra: () => {
+      const s = usage.stats();
+      return {
+        llmgw_usage_records_written: s.written,
+        llmgw_usage_records_pending: s.pending,
+        llmgw_usage_records_dropped: s.dropped,
+      };
+    },
     healthExtra: () => ({
       store: store.kind,
       limiter: limiter.kind,

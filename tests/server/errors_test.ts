@@ -294,3 +294,33 @@ Deno.test("/health, /openapi.json and /docs answer without a key", async () => {
     await h.close();
   }
 });
+
+Deno.test("/metrics counts requests by provider, model and status, for admin keys only", async () => {
+  const h = await startHarness({ auth: true });
+  try {
+    await h.client().chat.completions.create({
+      model: "llama3.2",
+      messages: [{ role: "user", content: "a b" }],
+    });
+    await h.client().chat.completions.create({
+      model: "made-up-model",
+      messages: [{ role: "user", content: "x" }],
+    })
+      .catch(() => {});
+    const res = await raw(h, "/metrics");
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(
+      text,
+      /llmgw_requests_total\{provider="ollama",model="llama3.2",status="200",stream="false"\} 1/,
+    );
+    assert.match(text, /llmgw_requests_total\{provider="",model="",status="404",stream="false"\} 1/);
+    assert.doesNotMatch(text, /made-up-model/, "unrouted model names do not become labels");
+    assert.match(text, /llmgw_request_duration_ms_count 2/);
+    const anonymous = await fetch(`${h.url}/metrics`);
+    assert.equal(anonymous.status, 401);
+    await anonymous.body?.cancel();
+  } finally {
+    await h.close();
+  }
+});
