@@ -1,6 +1,6 @@
 /**
  * A small invalidation bus (e.g. "key revoked") so every replica drops its caches.
- * `MemoryBus` delivers within the process (all instances share one hub, like replicas
+ * `MemoryBus` delivers within the process (instances given one `MemoryHub` share it, like replicas
  * sharing one Redis); `RedisBus` uses Redis pub/sub with a separate subscriber
  * connection. Delivery is at-most-once: a replica that is disconnected misses messages,
  * so caches should also expire on their own.
@@ -51,18 +51,24 @@ class Handlers {
   }
 }
 
-const hub = new Set<MemoryBus>();
+/** What in-process buses share (as replicas share one Redis); pass one to several MemoryBus. */
+export class MemoryHub {
+  readonly members = new Set<MemoryBus>();
+}
 
-/** In-process {@link Bus}: every open `MemoryBus` receives what any of them publishes. */
+/** In-process {@link Bus}: every open `MemoryBus` on the same hub receives what any of them publishes. */
 export class MemoryBus implements Bus {
   readonly #handlers = new Handlers();
+  readonly #hub: MemoryHub;
 
-  constructor() {
-    hub.add(this);
+  constructor(hub: MemoryHub = new MemoryHub()) {
+    this.#hub = hub;
+    hub.members.add(this);
   }
 
   publish(channel: string, message: string): Promise<void> {
     // Asynchronous like a network bus, so publishers never re-enter their own handlers.
+    const hub = this.#hub.members;
     const targets = [...hub];
     queueMicrotask(() => {
       for (const bus of targets) if (hub.has(bus)) bus.#handlers.emit(channel, message);
@@ -76,7 +82,7 @@ export class MemoryBus implements Bus {
   }
 
   close(): Promise<void> {
-    hub.delete(this);
+    this.#hub.members.delete(this);
     this.#handlers.map.clear();
     return Promise.resolve();
   }

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { type Bus, MemoryBus, openBus, RedisBus } from "../core/pubsub.ts";
+import { type Bus, MemoryBus, MemoryHub, openBus, RedisBus } from "../core/pubsub.ts";
 import { ignoreWithout, REDIS_URL, serviceAvailable } from "./services.ts";
 
 /** Resolves with the first `n` messages `bus` gets on `channel`, or rejects after 1 s. */
@@ -39,8 +39,9 @@ async function crossInstance(a: Bus, b: Bus): Promise<void> {
 }
 
 Deno.test("MemoryBus delivers across instances", async () => {
-  const a = new MemoryBus();
-  const b = new MemoryBus();
+  const hub = new MemoryHub();
+  const a = new MemoryBus(hub);
+  const b = new MemoryBus(hub);
   try {
     await crossInstance(a, b);
   } finally {
@@ -50,8 +51,9 @@ Deno.test("MemoryBus delivers across instances", async () => {
 });
 
 Deno.test("MemoryBus: a closed instance gets nothing; a throwing handler does not stop others", async () => {
-  const a = new MemoryBus();
-  const b = new MemoryBus();
+  const hub = new MemoryHub();
+  const a = new MemoryBus(hub);
+  const b = new MemoryBus(hub);
   const got: string[] = [];
   await b.subscribe("c", (m) => got.push(`b:${m}`));
   await a.subscribe("c", () => {
