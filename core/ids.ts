@@ -1,14 +1,6 @@
 /** Identifiers in OpenAI's formats. */
 
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/** A random base62 string of `length` characters (crypto-random). */
-export function randomBase62(length: number): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(length));
-  let out = "";
-  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i]! % 62];
-  return out;
-}
+import { randomBase62 } from "./keys.ts";
 
 /** `chatcmpl-…`, the id of a chat completion and of all its chunks. */
 export function completionId(): string {
