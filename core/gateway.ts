@@ -176,7 +176,9 @@ export class Gateway {
     const e = toGatewayError(err);
     // The key's rate-limit headers belong on error answers too (the error's own, e.g. an
     // upstream retry-after, win).
-    if (e === err) for (const [k, v] of Object.entries(admission.headers)) e.headers[k] ??= v;
+    if (e === err) {
+      for (const [k, v] of Object.entries(admission.headers)) e.headers[k] ??= v;
+    }
     const cancelled = ctx.signal.aborted;
     this.account(route, ctx, streamed, emptyUsage(), e.status, e, null, cancelled);
     admission.finish({ usage: emptyUsage(), costUsd: 0, status: e.status });

@@ -117,10 +117,10 @@ Deno.test("unknown, revoked and expired keys are 401 invalid_api_key with the ke
     assert.ok(!expErr.message.includes(past.key));
     const soon = await createKey(h, {
       name: "expires-soon",
-      expires_at: new Date(Date.now() + 600).toISOString(),
+      expires_at: new Date(Date.now() + 1000).toISOString(),
     });
     await h.client(soon.key).chat.completions.create(ask("llama3.2"));
-    await new Promise((r) => setTimeout(r, 700));
+    await new Promise((r) => setTimeout(r, 1100));
     await rejects(
       h.client(soon.key).chat.completions.create(ask("llama3.2")),
       OpenAI.AuthenticationError,
@@ -268,6 +268,12 @@ Deno.test("admin CRUD over HTTP: the key is returned once; list and show never c
       assert.ok(!text.includes(created.key.slice(13)), `${what} contains the key's secret part`);
       assert.ok(!text.includes(hash), `${what} contains the hash`);
     };
+
+    // Stored: the SHA-256 and the visible prefix, nothing else of the key.
+    const stored = (await h.server.runtime.store.getKey(created.id))!;
+    assert.equal(stored.hash, hash);
+    assert.equal(stored.prefix, created.prefix);
+    assert.ok(!JSON.stringify(stored).includes(created.key.slice(13)));
 
     const second = await createKey(h, { name: "second" });
     assert.notEqual(second.key, created.key);

@@ -3,6 +3,7 @@
  * client for the admin API, key creation over HTTP, polling, and free ports.
  */
 import OpenAI from "openai";
+import { fileURLToPath } from "node:url";
 import type { Harness } from "../harness.ts";
 
 /** A key as `POST /admin/keys` returns it (the raw key is only in this answer). */
@@ -98,7 +99,7 @@ export function ask(model: string, content = "hello there"): {
 }
 
 /** The repository root (where main.ts is). */
-export const ROOT = new URL("../../", import.meta.url).pathname;
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Only what deno needs to run (no LLMGW_* / OPENROUTER_* leaking in from the parent). */
 export function baseEnv(): Record<string, string> {

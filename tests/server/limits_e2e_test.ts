@@ -65,7 +65,7 @@ Deno.test("RPM: rate-limit headers on each success, then RateLimitError with Ret
     assert.deepEqual(remaining, ["2", "1", "0"]);
     // The reset of a just-emptied 3/min budget is about a minute.
     const reset = response.headers.get("x-ratelimit-reset-requests")!;
-    assert.match(reset, /^(59(\.\d+)?s|1m0s|1m0\.\d+s)$/, reset);
+    assert.match(reset, /^(5\d(\.\d+)?s|1m0(\.\d+)?s)$/, reset);
 
     const err = assertRateLimited(
       await client.chat.completions.create(ask("llama3.2")).then(() => null, (e) => e),
@@ -74,12 +74,20 @@ Deno.test("RPM: rate-limit headers on each success, then RateLimitError with Ret
     );
     // 3/min refills one request every 20 s.
     const after = Number(err.headers.get("retry-after"));
-    assert.ok(after >= 19 && after <= 20, `retry-after ${after}`);
-    assert.ok(Number(err.headers.get("retry-after-ms")) > 19_000);
+    assert.ok(after >= 15 && after <= 20, `retry-after ${after}`);
+    assert.ok(Number(err.headers.get("retry-after-ms")) > 15_000);
     assert.ok(err.requestID);
     // Another key is not affected.
     const other = await createKey(h, { name: "other", rpm: 3 });
     await h.client(other.key).chat.completions.create(ask("llama3.2"));
+    // Errors after admission (an upstream failure) carry the key's headers too.
+    const up = await h.client(other.key).chat.completions.create(ask("openrouter/status-500")).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(up instanceof OpenAI.InternalServerError, `${up}`);
+    assert.equal(up.headers.get("x-ratelimit-limit-requests"), "3");
+    assert.equal(up.headers.get("x-ratelimit-remaining-requests"), "1");
     // An unlimited key gets no rate-limit headers at all.
     const free = await createKey(h, { name: "free" });
     const r = await h.client(free.key).chat.completions.create(ask("llama3.2")).withResponse();
@@ -163,7 +171,7 @@ Deno.test("TPM: the estimate is reserved, then settled to the real usage; open r
     const rem2 = Number(r2.response.headers.get("x-ratelimit-remaining-tokens"));
     const expected = tpm - actual1 - est2;
     // Only refill (tpm/min) can make it larger; without the refund it would be ~ tpm - est1 - est2.
-    assert.ok(rem2 >= expected - 5 && rem2 <= expected + 40, `remaining ${rem2}, expected ~${expected}`);
+    assert.ok(rem2 >= expected - 5 && rem2 <= expected + 150, `remaining ${rem2}, expected ~${expected}`);
     assert.ok(rem2 > tpm - est1 - est2 + 400, "the unused estimate was refunded");
 
     // An estimate above the limit is reserved as the whole limit (max_tokens is only a cap):
@@ -238,11 +246,16 @@ async function burst(h: Harness): Promise<string> {
   const limited = results.filter((r) => r instanceof OpenAI.RateLimitError);
   const other = results.filter((r) => r instanceof Error && !(r instanceof OpenAI.RateLimitError));
   assert.deepEqual(other, [], "only 429s besides the successes");
+  // rpm 50 refills one request every 1.2 s: "exactly 50" needs the burst to arrive within that.
+  await h.server.runtime.usage.flush();
+  const arrivals = (await h.server.runtime.store.listUsage({ keyId: k.id, limit: 1000 }))
+    .map((r) => r.createdAt.getTime() - r.latencyMs);
+  const spreadMs = Math.max(...arrivals) - Math.min(...arrivals);
+  assert.ok(spreadMs < 1200, `the 200 requests arrived over ${spreadMs} ms (machine too slow for this test)`);
   assert.equal(ok.length, 50);
   assert.equal(limited.length, 150);
   for (const e of limited) assertRateLimited(e, "burst", /requests per minute \(RPM\): Limit: 50/);
   // The usage store saw all 200.
-  await h.server.runtime.usage.flush();
   const rows = await h.server.runtime.store.listUsage({ keyId: k.id, limit: 1000 });
   assert.equal(rows.length, 200);
   assert.equal(rows.filter((r) => r.status === 200).length, 50);
