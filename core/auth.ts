@@ -41,6 +41,24 @@ export function modelAllowed(models: string[] | null, model: string): boolean {
   return false;
 }
 
+const stripLatest = (m: string) => (m.endsWith(":latest") ? m.slice(0, -7) : m);
+
+/**
+ * The names a routed model may be allowed under: as requested, and as
+ * `<provider>/<upstream model>` (Ollama's `:latest` tag optional in both).
+ * A bare upstream name alone never counts, so allowing `llama3.2` does not open
+ * `openrouter/llama3.2`.
+ */
+export function allowedNames(requested: string, provider: string, upstream: string): string[] {
+  const names = [
+    requested,
+    stripLatest(requested),
+    `${provider}/${upstream}`,
+    `${provider}/${stripLatest(upstream)}`,
+  ];
+  return [...new Set(names)];
+}
+
 /** OpenAI's way of showing a key in a message: a few characters each side. */
 export function maskForMessage(key: string): string {
   if (key.length <= 8) return "*".repeat(key.length);

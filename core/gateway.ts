@@ -3,6 +3,7 @@
  * chat request → route → admission (key permissions, budget, rate limits) →
  * provider call → usage record and limit settlement (off the hot path).
  */
+import { allowedNames } from "./auth.ts";
 import { type GatewayError, toGatewayError } from "./errors.ts";
 import { nowSeconds } from "./ids.ts";
 import type {
@@ -282,10 +283,11 @@ export class Gateway {
   }
 
   /** The merged model list in OpenAI's format. */
-  async models(): Promise<ModelObject[]> {
+  async models(allowed?: (names: string[]) => boolean): Promise<ModelObject[]> {
     const list = await this.deps.router.listModels();
     const created = nowSeconds();
-    return list.map((m) => ({
+    const visible = allowed ? list.filter((m) => allowed(allowedNames(m.id, m.provider, m.id))) : list;
+    return visible.map((m) => ({
       id: m.id,
       object: "model",
       created: m.created || created,
@@ -294,12 +296,13 @@ export class Gateway {
   }
 
   /** One model by id (bare, alias or `<provider>/<id>`), or undefined. */
-  async model(id: string): Promise<ModelObject | undefined> {
-    const all = await this.models();
+  async model(id: string, allowed?: (names: string[]) => boolean): Promise<ModelObject | undefined> {
+    const all = await this.models(allowed);
     const hit = all.find((m) => m.id === id);
     if (hit) return hit;
     try {
       const route = await this.deps.router.resolve(id);
+      if (allowed && !allowed(allowedNames(id, route.provider.name, route.upstreamModel))) return undefined;
       return {
         id,
         object: "model",

@@ -7,7 +7,7 @@
  * from the store at most every `spendRefreshMs` and advanced locally as calls
  * finish, so the check costs no I/O on the hot path.
  */
-import type { AuthedCaller } from "./auth.ts";
+import { allowedNames, type AuthedCaller } from "./auth.ts";
 import { InsufficientQuotaError, PermissionDeniedError } from "./errors.ts";
 import type { Admission, CallResult, Policy, RequestContext } from "./gateway.ts";
 import { type Limiter, type LimitSpec, rateLimitHeaders, type Reservation } from "./limits/limiter.ts";
@@ -56,7 +56,8 @@ export class KeyPolicy implements Policy {
     estimate: number,
   ): Promise<Admission> {
     const caller = ctx.caller as AuthedCaller;
-    if (caller.canUse && !caller.canUse(route.model)) {
+    const names = allowedNames(route.model, route.provider.name, route.upstreamModel);
+    if (caller.canUse && !names.some((n) => caller.canUse(n))) {
       throw new PermissionDeniedError(`This API key is not allowed to use the model '${route.model}'.`, {
         code: "model_not_allowed",
         param: "model",

@@ -17,7 +17,7 @@ import { requestId as newRequestId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
 import { errorResponse, json } from "./http.ts";
 import { chatCompletionsHandler } from "./routes/chat_completions.ts";
-import { getModelHandler, listModelsHandler } from "./routes/models.ts";
+import { getModel, listModels } from "./routes/models.ts";
 import { healthHandler } from "./routes/health.ts";
 import { docsPage, openApiDocument } from "./openapi.ts";
 
@@ -99,9 +99,9 @@ export function createApp(deps: AppDeps): (req: Request) => Promise<Response> {
     onStreamError: (err, ctx) => logError(deps.log, err, ctx.requestId),
   });
   const health = healthHandler(deps.gateway, { startedAt, extra: deps.healthExtra });
-  const models = (ctx: AppContext) => listModelsHandler(deps.gateway, (id) => ctx.caller.canUse(id))();
-  const model = (ctx: AppContext, id: string) =>
-    getModelHandler(deps.gateway, (m) => ctx.caller.canUse(m))(id);
+  const filter = (ctx: AppContext) => (names: string[]) => names.some((n) => ctx.caller.canUse(n));
+  const models = (ctx: AppContext) => listModels(deps.gateway, filter(ctx));
+  const model = (ctx: AppContext, id: string) => getModel(deps.gateway, id, filter(ctx));
   const routes: CompiledRoute[] = [];
   for (const prefix of ["/v1", ""]) {
     routes.push(compile("POST", `${prefix}/chat/completions`, "key", (req, ctx) => chat(req, ctx)));

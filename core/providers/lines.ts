@@ -11,10 +11,13 @@ export async function* readLines(
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   const reader = body.getReader();
+  const idle = idleTimeoutMs ? new IdleWatch(reader, idleTimeoutMs) : undefined;
   let rest = "";
   try {
     while (true) {
-      const { value, done } = idleTimeoutMs ? await readWithIdle(reader, idleTimeoutMs) : await reader.read();
+      idle?.waiting();
+      const { value, done } = await reader.read();
+      idle?.arrived();
       if (done) break;
       rest += decoder.decode(value, { stream: true });
       let nl = rest.indexOf("\n");
@@ -28,6 +31,7 @@ export async function* readLines(
     rest += decoder.decode();
     if (rest.trim().length > 0) yield rest.replace(/\r$/, "");
   } finally {
+    idle?.clear();
     reader.cancel().catch(() => {});
     reader.releaseLock();
   }
@@ -40,19 +44,48 @@ export class StreamIdleError extends Error {
   }
 }
 
-async function readWithIdle(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  ms: number,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StreamIdleError(ms)), ms);
-  });
-  try {
-    return await Promise.race([reader.read(), idle]);
-  } finally {
-    clearTimeout(timer);
+/**
+ * The idle limit of a reader: one timer per stream rather than one per read (a timer
+ * and a promise race per chunk cost more than the rest of forwarding it). Only time
+ * spent waiting for a read counts; when the limit passes, the reader is cancelled and
+ * `arrived()` throws StreamIdleError.
+ */
+class IdleWatch {
+  #since = -1;
+  #fired = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
+    private readonly ms: number,
+  ) {}
+
+  /** A read starts. */
+  waiting(): void {
+    this.#since = performance.now();
+    this.#timer ??= setTimeout(this.#check, this.ms);
   }
+
+  /** A read ended; throws when it ended because the stream was idle too long. */
+  arrived(): void {
+    this.#since = -1;
+    if (this.#fired) throw new StreamIdleError(this.ms);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #check = (): void => {
+    this.#timer = undefined;
+    if (this.#since < 0) return; // no read pending: the next read re-arms
+    const waited = performance.now() - this.#since;
+    if (waited >= this.ms - 0.5) {
+      this.#fired = true;
+      this.reader.cancel().catch(() => {});
+    } else this.#timer = setTimeout(this.#check, this.ms - waited);
+  };
 }
 
 /**
@@ -65,11 +98,14 @@ export async function* readSseData(
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   const reader = body.getReader();
+  const idle = idleTimeoutMs ? new IdleWatch(reader, idleTimeoutMs) : undefined;
   let rest = "";
   let data: string[] = [];
   try {
     while (true) {
-      const { value, done } = idleTimeoutMs ? await readWithIdle(reader, idleTimeoutMs) : await reader.read();
+      idle?.waiting();
+      const { value, done } = await reader.read();
+      idle?.arrived();
       if (done) break;
       rest += decoder.decode(value, { stream: true });
       let nl = rest.indexOf("\n");
@@ -90,6 +126,7 @@ export async function* readSseData(
     if (rest.startsWith("data:")) data.push(rest.charCodeAt(5) === 32 ? rest.slice(6) : rest.slice(5));
     if (data.length > 0) yield data.join("\n");
   } finally {
+    idle?.clear();
     reader.cancel().catch(() => {});
     reader.releaseLock();
   }

@@ -4,20 +4,18 @@ import type { Gateway } from "../../core/gateway.ts";
 import type { ModelList } from "../../core/protocol.ts";
 import { json } from "../http.ts";
 
-export function listModelsHandler(gateway: Gateway, visible: (id: string) => boolean = () => true) {
-  return async function listModels(): Promise<Response> {
-    const data = (await gateway.models()).filter((m) => visible(m.id));
-    const body: ModelList = { object: "list", data };
-    return json(body);
-  };
+/** Whether the caller may use a model known under any of `names` (see core/auth.ts allowedNames). */
+export type ModelFilter = (names: string[]) => boolean;
+
+export async function listModels(gateway: Gateway, allowed?: ModelFilter): Promise<Response> {
+  const body: ModelList = { object: "list", data: await gateway.models(allowed) };
+  return json(body);
 }
 
-export function getModelHandler(gateway: Gateway, visible: (id: string) => boolean = () => true) {
-  return async function getModel(id: string): Promise<Response> {
-    const model = visible(id) ? await gateway.model(id) : undefined;
-    if (!model) {
-      throw new ModelNotFoundError(`The model '${id}' does not exist or you do not have access to it.`);
-    }
-    return json(model);
-  };
+export async function getModel(gateway: Gateway, id: string, allowed?: ModelFilter): Promise<Response> {
+  const model = await gateway.model(id, allowed);
+  if (!model) {
+    throw new ModelNotFoundError(`The model '${id}' does not exist or you do not have access to it.`);
+  }
+  return json(model);
 }

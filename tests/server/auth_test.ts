@@ -155,9 +155,13 @@ Deno.test("a model the key may not use is a 403 PermissionDeniedError (model_not
       "streaming, model not allowed",
     );
     // /v1/models only lists what the key may use; a hidden model is "not found".
+    // Listed ids count under their routed names too: `echo:latest` (Ollama's tag) and OpenRouter's
+    // `openai/gpt-4o-mini` (= `openrouter/openai/gpt-4o-mini`).
     const ids = (await client.models.list()).data.map((m) => m.id);
-    assert.ok(ids.every((id) => id === "echo" || id.startsWith("openrouter/openai/")), ids.join(", "));
+    assert.ok(ids.includes("echo:latest"), ids.join(", "));
+    assert.ok(ids.includes("openai/gpt-4o-mini"), ids.join(", "));
     assert.ok(!ids.includes("llama3.2:latest"));
+    assert.ok(!ids.includes("anthropic/claude-3.5-sonnet"));
     await rejects(client.models.retrieve("llama3.2"), OpenAI.NotFoundError, "hidden model");
 
     // An update takes effect at once (the cached key is dropped).
@@ -165,6 +169,26 @@ Deno.test("a model the key may not use is a 403 PermissionDeniedError (model_not
     await admin.patch(`/admin/keys/${k.id}`, { body: { models: ["llama3.2"] } });
     await client.chat.completions.create(ask("llama3.2"));
     await rejects(client.chat.completions.create(ask("echo")), OpenAI.PermissionDeniedError, "after update");
+    // A bare entry covers that name with or without Ollama's `:latest`, never the same name elsewhere.
+    await client.chat.completions.create(ask("llama3.2:latest"));
+    await rejects(
+      client.chat.completions.create(ask("openrouter/llama3.2")),
+      OpenAI.PermissionDeniedError,
+      "same bare name on another provider",
+    );
+    // A provider-qualified entry covers every name that routes there; a wildcard all its models.
+    await admin.patch(`/admin/keys/${k.id}`, { body: { models: ["ollama/llama3.2"] } });
+    await client.chat.completions.create(ask("llama3.2"));
+    await client.chat.completions.create(ask("ollama/llama3.2"));
+    await client.chat.completions.create(ask("llama3.2:latest"));
+    await rejects(client.chat.completions.create(ask("echo")), OpenAI.PermissionDeniedError, "other model");
+    await admin.patch(`/admin/keys/${k.id}`, { body: { models: ["ollama/*"] } });
+    await client.chat.completions.create(ask("echo"));
+    await rejects(
+      client.chat.completions.create(ask("openai/gpt-4o-mini")),
+      OpenAI.PermissionDeniedError,
+      "not ollama",
+    );
     await admin.patch(`/admin/keys/${k.id}`, { body: { models: null } });
     await client.chat.completions.create(ask("echo"));
   } finally {
