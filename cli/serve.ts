@@ -21,7 +21,8 @@ export async function startServer(
   opts: { quiet?: boolean } = {},
 ): Promise<RunningServer> {
   const runtime = await createServerRuntime(config, log);
-  const app = createApp(runtime.appDeps);
+  const cut = new AbortController();
+  const app = createApp({ ...runtime.appDeps, shutdownSignal: cut.signal });
   const ready = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     port: config.port,
@@ -53,7 +54,11 @@ export async function startServer(
     runtime,
     shutdown() {
       stopping ??= (async () => {
+        // Finish in-flight requests, but cut them after the grace period (a hung upstream
+        // must not hold the shutdown); cut requests are still accounted.
+        const timer = setTimeout(() => cut.abort(), config.shutdownGraceMs);
         await server.shutdown();
+        clearTimeout(timer);
         await runtime.close();
       })();
       return stopping;

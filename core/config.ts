@@ -80,6 +80,8 @@ export interface Config {
   port: number;
   maxBodyBytes: number;
   corsOrigins: string[];
+  /** On SIGINT/SIGTERM, how long in-flight requests may finish before they are cut. */
+  shutdownGraceMs: number;
   defaultModel?: string;
   aliases: Record<string, string>;
   providers: ProviderConfig[];
@@ -256,6 +258,7 @@ export function buildConfig(
     host: overrides.host ?? env.LLMGW_HOST ?? file.server?.host ?? "0.0.0.0",
     port: overrides.port ?? intEnv(env, "LLMGW_PORT", 65535) ?? file.server?.port ?? 9000,
     maxBodyBytes: intEnv(env, "LLMGW_MAX_BODY_BYTES") ?? file.server?.max_body_bytes ?? 20 * 1024 * 1024,
+    shutdownGraceMs: intEnv(env, "LLMGW_SHUTDOWN_GRACE_MS") ?? 10_000,
     corsOrigins: env.LLMGW_CORS_ORIGINS?.split(",").map((s) => s.trim()).filter(Boolean) ??
       file.server?.cors_origins ?? ["*"],
     defaultModel: env.LLMGW_DEFAULT_MODEL || file.default_model,

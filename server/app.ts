@@ -9,6 +9,7 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   PermissionDeniedError,
+  ServiceUnavailableError,
   toGatewayError,
 } from "../core/errors.ts";
 import { type AuthedCaller, type Authenticator, OPEN_CALLER } from "../core/auth.ts";
@@ -38,6 +39,8 @@ export interface AppDeps {
   corsOrigins: string[];
   startedAt?: number;
   auth?: Authenticator;
+  /** Aborts every in-flight request (the end of a graceful shutdown's grace period). */
+  shutdownSignal?: AbortSignal;
   /** Extra routes (admin API), mounted with their own access rules. */
   extraRoutes?: ExtraRoute[];
   /** Counters for GET /metrics (admin keys only when auth is on). */
@@ -160,7 +163,8 @@ export function createApp(deps: AppDeps): (req: Request) => Promise<Response> {
             },
           );
         }
-        ctx = { requestId, signal: req.signal, caller: OPEN_CALLER, startedAt: started, bodyBytes: 0 };
+        const signal = deps.shutdownSignal ? AbortSignal.any([req.signal, deps.shutdownSignal]) : req.signal;
+        ctx = { requestId, signal, caller: OPEN_CALLER, startedAt: started, bodyBytes: 0 };
         if (found.route.auth !== "none" && deps.auth) {
           try {
             ctx.caller = await deps.auth.authenticate(req);
@@ -175,7 +179,12 @@ export function createApp(deps: AppDeps): (req: Request) => Promise<Response> {
         res = await found.route.handler(req, ctx, found.params);
       }
     } catch (err) {
-      const e = toGatewayError(err);
+      let e = toGatewayError(err);
+      if (e.status === 499 && deps.shutdownSignal?.aborted) {
+        e = new ServiceUnavailableError("The server is shutting down; retry shortly.", {
+          code: "shutting_down",
+        });
+      }
       if (!(err instanceof GatewayError) || e instanceof InternalError || e.status >= 500) {
         logError(deps.log, err, requestId);
       }

@@ -324,3 +324,24 @@ Deno.test("/metrics counts requests by provider, model and status, for admin key
     await h.close();
   }
 });
+
+Deno.test("graceful shutdown cuts a hung request after the grace period with a 503", async () => {
+  const h = await startHarness({ env: { LLMGW_SHUTDOWN_GRACE_MS: "300" } });
+  let closed = false;
+  try {
+    const pending = raw(h, "/v1/chat/completions", {
+      method: "POST",
+      body: JSON.stringify({ model: "ollama/hang", messages: USER }),
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    const started = Date.now();
+    const stopping = h.close().then(() => (closed = true));
+    const res = await pending;
+    assert.equal(res.status, 503);
+    assert.equal((await errorOf(res)).error.code, "shutting_down");
+    await stopping;
+    assert.ok(Date.now() - started < 5000, "shutdown did not wait for the upstream timeout");
+  } finally {
+    if (!closed) await h.close();
+  }
+});
