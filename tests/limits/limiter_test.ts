@@ -300,9 +300,8 @@ Deno.test({
     if (!await serviceAvailable("redis")) return;
     const prefix = randomPrefix();
     const worker = new URL("./redis_worker.ts", import.meta.url).pathname;
-    const startAt = String(Date.now() + 3000);
     try {
-      const run = () =>
+      const spawn = () =>
         new Deno.Command(Deno.execPath(), {
           args: [
             "run",
@@ -316,18 +315,40 @@ Deno.test({
             "k",
             "100",
             "50",
-            startAt,
           ],
+          stdin: "piped",
           stdout: "piped",
           stderr: "piped",
-        }).output();
-      const outs = await Promise.all([run(), run()]);
+        }).spawn();
+      const procs = [spawn(), spawn()];
+      // Both connect and load the script first; then one start signal releases both.
+      const readers = procs.map((p) => p.stdout.pipeThrough(new TextDecoderStream()).getReader());
+      const seen = ["", ""];
+      await Promise.all(readers.map(async (r, i) => {
+        while (!seen[i]!.includes("ready")) {
+          const { value, done } = await r.read();
+          if (done) break;
+          seen[i] += value;
+        }
+      }));
+      const go = new TextEncoder().encode("go\n");
+      await Promise.all(procs.map(async (p) => {
+        const w = p.stdin.getWriter();
+        await w.write(go);
+        await w.close();
+      }));
       let total = 0;
-      for (const o of outs) {
-        const text = new TextDecoder().decode(o.stdout).trim();
-        assert(o.success, `worker failed: ${new TextDecoder().decode(o.stderr)}`);
-        const { admitted } = JSON.parse(text.split("\n").at(-1) ?? "{}") as { admitted: number };
-        assert(admitted > 0, `each worker admits some (got ${admitted}; start line too early?)`);
+      for (let i = 0; i < procs.length; i++) {
+        const r = readers[i]!;
+        while (true) {
+          const { value, done } = await r.read();
+          if (done) break;
+          seen[i] += value;
+        }
+        const status = await procs[i]!.status;
+        const stderr = await new Response(procs[i]!.stderr).text();
+        assert(status.success, `worker failed: ${stderr}`);
+        const { admitted } = JSON.parse(seen[i]!.trim().split("\n").at(-1) ?? "{}") as { admitted: number };
         total += admitted;
       }
       assertEquals(total, 50);
