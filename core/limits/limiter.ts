@@ -107,19 +107,33 @@ export function rateLimitError(
     ? "tokens per minute (TPM)"
     : "concurrent requests";
   const usedN = Math.max(0, Math.min(limit, Math.ceil(used)));
+  // OpenAI's headers for the limit that was hit (nothing is left of it until the reset).
+  const headers: Record<string, string> = kind === "tpm"
+    ? {
+      "x-ratelimit-limit-tokens": String(limit),
+      "x-ratelimit-remaining-tokens": "0",
+      "x-ratelimit-reset-tokens": formatDuration(retryMs),
+    }
+    : kind === "rpm"
+    ? {
+      "x-ratelimit-limit-requests": String(limit),
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": formatDuration(retryMs),
+    }
+    : {};
   if (kind === "tpm" && requested > limit) {
     return new RateLimitError(
       `Request too large for tokens per minute (TPM): Limit: ${limit}, Requested: ${requested}. ` +
         `The input or output tokens must be reduced in order to run successfully.`,
       retryMs / 1000,
-      { type: "tokens" },
+      { type: "tokens", headers },
     );
   }
   return new RateLimitError(
     `Rate limit reached for ${what}: Limit: ${limit}, Used: ${usedN}, Requested: ${requested}. ` +
       `Please try again in ${formatDuration(retryMs)}.`,
     retryMs / 1000,
-    { type: kind === "tpm" ? "tokens" : "requests" },
+    { type: kind === "tpm" ? "tokens" : "requests", headers },
   );
 }
 

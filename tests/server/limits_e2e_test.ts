@@ -76,6 +76,10 @@ Deno.test("RPM: rate-limit headers on each success, then RateLimitError with Ret
     const after = Number(err.headers.get("retry-after"));
     assert.ok(after >= 15 && after <= 20, `retry-after ${after}`);
     assert.ok(Number(err.headers.get("retry-after-ms")) > 15_000);
+    // The 429 carries OpenAI's headers for the limit that was hit.
+    assert.equal(err.headers.get("x-ratelimit-remaining-requests"), "0");
+    assert.ok(err.headers.get("x-ratelimit-limit-requests"));
+    assert.match(err.headers.get("x-ratelimit-reset-requests") ?? "", /^\d+(\.\d+)?(ms|s)$|m/);
     assert.ok(err.requestID);
     // Another key is not affected.
     const other = await createKey(h, { name: "other", rpm: 3 });
