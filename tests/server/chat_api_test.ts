@@ -368,6 +368,20 @@ Deno.test("the official SDK raises its matching error classes", async () => {
     const cases: [string, Record<string, unknown>, new (...a: never[]) => Error, number, string | null][] = [
       ["unknown model", { model: "no-such-model" }, OpenAI.NotFoundError, 404, "model_not_found"],
       [
+        "unknown model on Ollama itself",
+        { model: "ollama/does-not-exist" },
+        OpenAI.NotFoundError,
+        404,
+        "model_not_found",
+      ],
+      [
+        "upstream 404 on OpenRouter",
+        { model: "openrouter/status-404" },
+        OpenAI.NotFoundError,
+        404,
+        "model_not_found",
+      ],
+      [
         "temperature out of range",
         { model: "llama3.2", temperature: 5 },
         OpenAI.BadRequestError,
