@@ -22,6 +22,9 @@ function gate(
   return { id, description, asserted, value: v, limit, unit, op, pass, ...(note ? { note } : {}) };
 }
 
+/** Successful answers per second. */
+const good = (r: Run) => r.rps * (1 - r.errorRate);
+
 const find = (runs: Run[], target: string, kind: string, c?: number) =>
   runs.find((r) => r.target === target && r.kind === kind && (c === undefined || r.connections === c));
 
@@ -95,11 +98,11 @@ export function evaluateGates(r: BenchResult): Gate[] {
         "capacity_vs_portkey",
         "capacity vs Portkey, non-streaming, 50 connections",
         false,
-        pk.rps > 0 ? gw.rps / pk.rps : null,
+        good(pk) > 0 ? good(gw) / good(pk) : null,
         "ge",
         10,
         "×",
-        `${gw.rps} vs ${pk.rps} req/s; llmgw errors: ${gw.errors}`,
+        `${gw.rps} vs ${pk.rps} req/s (${gw.generator}); errors: llmgw ${gw.errors}, Portkey ${pk.errors}`,
       ),
     );
     g.push(

@@ -60,6 +60,18 @@ export interface LoadgenResult {
   chunksPerSec: number | null;
   /** Requests that went out more than 1 ms after they were due because their connection was busy. */
   late: number;
+  /** CPU time of this generator per request (µs), from /proc/self/stat; null elsewhere. */
+  selfCpuUsPerReq: number | null;
+}
+
+function selfCpuMs(): number | null {
+  try {
+    const s = Deno.readTextFileSync("/proc/self/stat");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
 }
 
 const CRLF2 = [13, 10, 13, 10];
@@ -249,6 +261,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 /** Runs one load described by `cfg` in this process. */
 export async function runLoad(cfg: LoadgenConfig): Promise<LoadgenResult> {
   const request = buildRequest(cfg);
+  const cpu0 = selfCpuMs();
   const C = Math.max(1, cfg.connections);
   const warmup = cfg.warmupMs ?? 0;
   const timeoutMs = cfg.timeoutMs ?? 30_000;
@@ -335,6 +348,7 @@ export async function runLoad(cfg: LoadgenConfig): Promise<LoadgenResult> {
     (cfg.mode === "count" ? measuredEnd : Math.max(measuredEnd, end)) - measureFrom,
   );
   const count = completed;
+  const cpu1 = selfCpuMs();
   return {
     mode: cfg.mode,
     connections: C,
@@ -351,6 +365,9 @@ export async function runLoad(cfg: LoadgenConfig): Promise<LoadgenResult> {
     chunksPerStream: cfg.stream ? round(latency.length ? events / latency.length : 0) : null,
     chunksPerSec: cfg.stream ? round((events * 1000) / elapsedMs) : null,
     late,
+    selfCpuUsPerReq: cpu0 !== null && cpu1 !== null && totalCompleted
+      ? round(((cpu1 - cpu0) * 1000) / totalCompleted)
+      : null,
   };
 }
 

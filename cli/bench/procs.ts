@@ -16,6 +16,8 @@ export interface Proc {
   pid: number;
   /** stderr/stdout tail, for error messages. */
   output(): string;
+  /** Whether the process has ended. */
+  exited(): boolean;
   stop(): Promise<void>;
 }
 
@@ -87,11 +89,14 @@ function spawn(name: string, cmd: string, args: string[], env: Record<string, st
     for await (const s of out) keep(s);
   })().catch(() => {});
   let stopped: Promise<void> | undefined;
+  let ended = false;
+  child.status.then(() => (ended = true));
   return {
     name,
     pid: child.pid,
     lines,
     output: () => tail,
+    exited: () => ended,
     stop() {
       stopped ??= (async () => {
         try {
@@ -130,6 +135,7 @@ function lineSplitter(): TransformStream<string, string> {
 export async function waitHttp(url: string, ms: number, proc?: Proc): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
+    if (proc?.exited()) throw new Error(`${proc.name} exited before it answered:\n${proc.output()}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.body?.cancel();
@@ -161,13 +167,16 @@ export async function startUpstream(tokenDelayMs: number, models: string[]): Pro
     rootPath("."),
   );
   const reader = p.lines.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const first = await Promise.race([
     reader.read(),
-    new Promise<never>((_, rej) => setTimeout(() => rej(new Error("fake upstream did not start")), 30_000)),
+    new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error("fake upstream did not start")), 30_000);
+    }),
   ]).catch(async (err) => {
     await p.stop();
     throw new Error(`${err.message}:\n${p.output()}`);
-  });
+  }).finally(() => clearTimeout(timer));
   reader.releaseLock();
   const port = (JSON.parse(first.value ?? "{}") as { port?: number }).port;
   if (!port) throw new Error(`fake upstream did not report its port:\n${p.output()}`);
@@ -230,7 +239,8 @@ export interface Portkey extends Proc {
 export const PORTKEY_VERSION = "1.15.2";
 
 /** Installs `@portkey-ai/gateway` into `dir` (once) and starts it headless on a free port. */
-export async function startPortkey(dir: string, onInstall?: () => void): Promise<Portkey> {
+export async function startPortkey(where: string, onInstall?: () => void): Promise<Portkey> {
+  const dir = where.startsWith("/") ? where : `${Deno.cwd()}/${where}`;
   const bin = `${dir}/node_modules/@portkey-ai/gateway/build/start-server.js`;
   const installed = await Deno.stat(bin).then(() => true, () => false);
   if (!installed) {

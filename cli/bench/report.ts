@@ -15,7 +15,11 @@ const signed = (v: number | null | undefined): string =>
 const int = (v: number | null | undefined) =>
   v === null || v === undefined || !Number.isFinite(v) ? "–" : Math.round(v).toLocaleString("en-US");
 const pct = (v: number) => `${(v * 100).toFixed(v === 0 ? 0 : 2)}%`;
-const lat = (s: Summary | null | undefined) => s ? [f(s.p50), f(s.p95), f(s.p99)] : ["–", "–", "–"];
+const lat = (s: Summary | null | undefined) =>
+  s && s.count > 0 ? [f(s.p50), f(s.p95), f(s.p99)] : ["–", "–", "–"];
+/** Successful answers per second. */
+const good = (x: Run) => x.rps * (1 - x.errorRate);
+const cpu = (x: Run) => x.cpu?.targetUsPerReq != null ? int(x.cpu.targetUsPerReq) : "";
 const delta = (d: Delta | undefined) => d ? [signed(d.p50), signed(d.p95), signed(d.p99)] : ["", "", ""];
 
 function gateValue(g: Gate): string {
@@ -42,6 +46,7 @@ export function tables(r: BenchResult): Table[] {
     ...lat(x.latency),
     ...delta(x.target === "llmgw" ? oj.llmgw : x.target === "portkey" ? oj.portkey : undefined),
     pct(x.errorRate),
+    cpu(x),
   ]);
   for (const x of oj.hey?.runs ?? []) {
     rowsJ.push([
@@ -50,14 +55,19 @@ export function tables(r: BenchResult): Table[] {
       ...lat(x.latency),
       ...delta(x.target === "llmgw" ? oj.hey!.llmgw : x.target === "portkey" ? oj.hey!.portkey : undefined),
       pct(x.errorRate),
+      cpu(x),
     ]);
   }
   out.push({
     title:
       `Overhead, non-streaming, fixed load: ${oj.offeredRps} req/s over ${oj.connections} connections (ms)`,
-    head: ["target", "req/s", "p50", "p95", "p99", "Δp50", "Δp95", "Δp99", "errors"],
+    head: ["target", "req/s", "p50", "p95", "p99", "Δp50", "Δp95", "Δp99", "errors", "cpu µs/req"],
     rows: rowsJ,
-    note: "Δ = through the gateway minus the fake upstream directly, same run.",
+    note:
+      "Δ = through the gateway minus the fake upstream directly, same run; cpu = the gateway process's CPU " +
+      "time per request. loadgen offers an open-loop rate with the connections staggered; hey's rate cap is " +
+      "per worker with aligned tickers, so its requests come in bursts of one per connection and its latencies " +
+      "include the queueing inside each burst.",
   });
   out.push({
     title:
@@ -79,10 +89,11 @@ export function tables(r: BenchResult): Table[] {
       x.target,
       ...lat(x.ttft),
       ...delta(x.target === "llmgw" ? os.llmgwTtft : x.target === "portkey" ? os.portkeyTtft : undefined),
-      f(x.latency.p50),
-      f(x.latency.p99),
+      x.latency.count ? f(x.latency.p50) : "–",
+      x.latency.count ? f(x.latency.p99) : "–",
       int(x.chunksPerSec),
       pct(x.errorRate),
+      cpu(x),
     ]),
   });
   if (r.perChunk) {
@@ -100,6 +111,7 @@ export function tables(r: BenchResult): Table[] {
   const compare = r.capacity.some((x) => x.target === "portkey");
   out.push({
     title: "Capacity at saturation",
+    note: "req/s counts every answer; × Portkey compares successful answers per second.",
     head: [
       "kind",
       "conns",
@@ -123,10 +135,17 @@ export function tables(r: BenchResult): Table[] {
         x.generator,
         int(x.rps),
         ...lat(x.latency),
-        x.ttft ? f(x.ttft.p50) : "",
+        x.ttft && x.ttft.count ? f(x.ttft.p50) : "",
         x.chunksPerSec ? int(x.chunksPerSec) : "",
         x.errors ? `${x.errors} (${pct(x.errorRate)})` : "0",
-        ...(compare ? [pk && pk.rps > 0 && x.target !== "portkey" ? `${f(x.rps / pk.rps, 1)}×` : ""] : []),
+        cpu(x),
+        ...(compare
+          ? [
+            pk && x.target !== "portkey"
+              ? (good(pk) > 0 ? `${f(good(x) / good(pk), 1)}×` : "Portkey failed")
+              : "",
+          ]
+          : []),
       ];
     }),
   });
@@ -140,7 +159,9 @@ export function tables(r: BenchResult): Table[] {
     note: m.growth
       ? `RSS growth across ${int(m.growth.requests)} requests: ${int(m.growth.beforeKb)} → ${
         int(m.growth.afterKb)
-      } kB (${signed(m.growth.growthKb / 1024)} MB)`
+      } kB (${signed(m.growth.growthKb / 1024)} MB)${
+        m.growth.samplesKb ? `; after each fifth: ${m.growth.samplesKb.map(int).join(" → ")} kB` : ""
+      }`
       : undefined,
   });
   out.push({
@@ -180,6 +201,7 @@ export function renderText(r: BenchResult): string {
     for (const row of t.rows) lines.push("  " + fmtRow(row));
     if (t.note) lines.push(`  ${t.note}`);
   }
+  for (const n of r.notes ?? []) lines.push("", `note: ${n}`);
   lines.push("", r.ok ? "All asserted gates passed." : "Some asserted gates FAILED.");
   return lines.join("\n");
 }
@@ -188,6 +210,7 @@ export function renderText(r: BenchResult): string {
 export function renderMarkdown(r: BenchResult, chart?: string): string {
   const lines = ["# llmgw bench", "", ...header(r).map((l) => `- ${l}`)];
   if (chart) lines.push("", `![latency against offered load](${chart})`);
+  for (const n of r.notes ?? []) lines.push("", `> ${n}`);
   for (const t of tables(r)) {
     lines.push(
       "",

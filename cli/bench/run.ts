@@ -19,7 +19,8 @@ import {
   type Upstream,
 } from "./procs.ts";
 import { diff, round } from "./stats.ts";
-import type { BenchOptions, BenchResult, Delta, Overhead, Run, SweepPoint, TargetName } from "./types.ts";
+import { cpuBusy, failureNotes, overheadOf, perChunkOf, words } from "./summary.ts";
+import type { BenchOptions, BenchResult, Run, SweepPoint, TargetName } from "./types.ts";
 
 export interface Progress {
   /** A step starts (`i` of `n`). */
@@ -30,27 +31,6 @@ export interface Progress {
 }
 
 const CHUNKS_SHORT = 10, CHUNKS_LONG = 410;
-
-function words(n: number): string {
-  return Array.from({ length: n }, (_, i) => `w${i}`).join(" ");
-}
-
-/** Samples /proc/stat for `ms`: the fraction of CPU time that was busy. */
-async function cpuBusy(ms: number): Promise<number> {
-  const read = () => {
-    const f = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = (f[3] ?? 0) + (f[4] ?? 0);
-    return { idle, total: f.reduce((a, b) => a + b, 0) };
-  };
-  try {
-    const a = read();
-    await new Promise((r) => setTimeout(r, ms));
-    const b = read();
-    return round(1 - (b.idle - a.idle) / Math.max(1, b.total - a.total));
-  } catch {
-    return 0;
-  }
-}
 
 export async function runBench(opts: BenchOptions, progress: Progress): Promise<BenchResult> {
   const started = Date.now();
@@ -109,6 +89,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       { name: "llmgw", url: gw.url, pid: gw.pid, version: VERSION },
     ];
     let portkeyPid = 0;
+    let portkeyOutput = () => "";
     if (opts.compare) {
       const pk = await startPortkey(
         `${opts.workDir}/portkey`,
@@ -116,6 +97,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       );
       procs.push(pk);
       portkeyPid = pk.pid;
+      portkeyOutput = pk.output;
       T.portkey = {
         name: "portkey",
         host: "127.0.0.1",
@@ -160,12 +142,11 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       }${m.errors ? `, ${m.errors} errors` : ""}${
         m.cpu?.targetUsPerReq ? `, cpu ${m.cpu.targetUsPerReq} µs/req` : ""
       }${m.cpu?.upstreamUsPerReq ? ` (upstream ${m.cpu.upstreamUsPerReq})` : ""}`;
-    const runs: Run[] = [];
-    const record = (target: TargetName, kind: "json" | "stream", m: Measurement): Run => {
-      const r = { target, kind, ...m };
-      runs.push(r);
-      return r;
-    };
+    const record = (target: TargetName, kind: "json" | "stream", m: Measurement): Run => ({
+      target,
+      kind,
+      ...m,
+    });
 
     // Warm-up (JIT, pools, model discovery); not recorded.
     for (const n of names) {
@@ -369,15 +350,30 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       add(`memory: ${opts.rssRequests} requests → llmgw`, async () => {
         await runLoadgen(T.llmgw!, jsonBody, { mode: "count", requests: 20_000, connections: 50 });
         const before = readMemory(gw.pid)?.rssKb ?? 0;
-        const m = await runLoadgen(T.llmgw!, jsonBody, {
-          mode: "count",
-          requests: opts.rssRequests,
-          connections: 50,
-        });
+        // In five parts, noting the RSS after each: a leak climbs, a heap settling levels off.
+        const samplesKb: number[] = [];
+        let completed = 0, errors = 0;
+        for (let part = 0; part < 5; part++) {
+          const m = await runLoadgen(T.llmgw!, jsonBody, {
+            mode: "count",
+            requests: Math.ceil(opts.rssRequests / 5),
+            connections: 50,
+          });
+          completed += m.completed;
+          errors += m.errors;
+          samplesKb.push(readMemory(gw.pid)?.rssKb ?? 0);
+        }
         await new Promise((r) => setTimeout(r, 1000));
         const after = readMemory(gw.pid)?.rssKb ?? 0;
-        growth = { requests: m.completed, beforeKb: before, afterKb: after, growthKb: after - before };
-        return `${m.completed} requests, ${m.errors} errors; RSS ${before} → ${after} kB`;
+        growth = {
+          requests: completed,
+          beforeKb: before,
+          afterKb: after,
+          growthKb: after - before,
+          samplesKb,
+        };
+        const m = { completed, errors };
+        return `${m.completed} requests, ${m.errors} errors; RSS ${before} → ${samplesKb.join(" → ")} kB`;
       });
     }
 
@@ -405,19 +401,9 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
         ...(T.portkey ? { portkey: diff(h("portkey"), h("direct")) } : {}),
       };
     }
-    let perChunk: BenchResult["perChunk"] = null;
-    if (chunkP50.size === 4) {
-      const p = (n: TargetName, len: number) => chunkP50.get(`${n}:${len}`)!;
-      const extra = (p("llmgw", CHUNKS_LONG) - p("llmgw", CHUNKS_SHORT)) -
-        (p("direct", CHUNKS_LONG) - p("direct", CHUNKS_SHORT));
-      perChunk = {
-        llmgwUs: round((extra * 1000) / (CHUNKS_LONG - CHUNKS_SHORT)),
-        shortChunks: CHUNKS_SHORT,
-        longChunks: CHUNKS_LONG,
-        runs: chunkRuns,
-      };
-    }
+    const perChunk = perChunkOf(chunkP50, chunkRuns, CHUNKS_SHORT, CHUNKS_LONG);
     const { workDir: _w, install: _i, ...shown } = opts;
+    const notes = failureNotes(names, [...capacity, ...overheadJson, ...overheadStream], portkeyOutput());
     const result: BenchResult = {
       tool: "llmgw bench",
       version: VERSION,
@@ -436,6 +422,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       memory,
       gates: [],
       ok: false,
+      notes,
     };
     result.gates = evaluateGates(result);
     result.ok = result.gates.every((g) => !g.asserted || g.pass === true);
@@ -445,28 +432,4 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
     await cleanup();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
-}
-
-function overheadOf(
-  runs: Run[],
-  rate: number,
-  connections: number,
-  gws: TargetName[],
-  stream: boolean,
-): Overhead {
-  const get = (n: TargetName) => runs.find((r) => r.target === n);
-  const direct = get("direct");
-  const d = (n: TargetName, f: "latency" | "ttft"): Delta | undefined => {
-    const a = get(n)?.[f], b = direct?.[f];
-    if (!a || !b) return undefined;
-    const x = diff(a, b);
-    return { p50: round(x.p50), p95: round(x.p95), p99: round(x.p99) };
-  };
-  const o: Overhead = { offeredRps: rate, connections, runs, llmgw: d("llmgw", "latency")! };
-  if (gws.includes("portkey")) o.portkey = d("portkey", "latency");
-  if (stream) {
-    o.llmgwTtft = d("llmgw", "ttft");
-    if (gws.includes("portkey")) o.portkeyTtft = d("portkey", "ttft");
-  }
-  return o;
 }

@@ -103,9 +103,12 @@ export interface BenchResult {
   memory: {
     llmgw: { peakRssKb: number | null; rssKb: number | null };
     portkey?: { peakRssKb: number | null; rssKb: number | null };
-    growth?: { requests: number; beforeKb: number; afterKb: number; growthKb: number };
+    /** RSS after a warm-up, after each fifth of the requests (`samplesKb`), and at the end. */
+    growth?: { requests: number; beforeKb: number; afterKb: number; growthKb: number; samplesKb?: number[] };
   };
   gates: Gate[];
   /** Every asserted gate passed. */
   ok: boolean;
+  /** What the numbers alone do not say (a target that failed every request, …). */
+  notes: string[];
 }

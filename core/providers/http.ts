@@ -29,23 +29,49 @@ export function createPooledClient(): Deno.HttpClient {
   return Deno.createHttpClient({ poolMaxIdlePerHost: 256, poolIdleTimeout: 30_000, http2: false });
 }
 
+const STREAM_TYPES = /^(text\/event-stream|application\/x-ndjson)/i;
+
 /**
- * fetch() with a header timeout. Network errors become 503, timeouts 504, and an
- * abort by the caller becomes `ClientAbortedError`.
+ * fetch() with a time limit. Network errors become 503, timeouts 504, and an abort by
+ * the caller becomes `ClientAbortedError`.
+ *
+ * The limit covers the response headers, and for a JSON answer also its body as read by
+ * `json()` / `text()` (a stream's body is governed by its idle limit instead). Its timer
+ * is cleared as soon as that is over: a timer left running for the whole limit (120 s by
+ * default) per request kept a timer and a signal alive per request — about 1 kB each, so
+ * +100 MB of RSS at 1 000 req/s — and made every GC slower.
  */
 export async function upstreamFetch(
   url: string,
   init: RequestInit,
   opts: UpstreamOptions,
 ): Promise<Response> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new DOMException("Signal timed out.", "TimeoutError")),
+    opts.timeoutMs,
+  );
+  const caller = opts.signal;
+  if (caller) {
+    if (caller.aborted) ac.abort(caller.reason);
+    else caller.addEventListener("abort", () => ac.abort(caller.reason), { once: true });
+  }
+  let res: Response;
   try {
     // deno-lint-ignore no-explicit-any
-    return await fetch(url, { ...init, signal, client: opts.client } as any);
+    res = await fetch(url, { ...init, signal: ac.signal, client: opts.client } as any);
   } catch (err) {
-    throw mapFetchError(err, opts, timeout);
+    clearTimeout(timer);
+    throw mapFetchError(err, opts, ac.signal.aborted && !caller?.aborted ? ac.signal : undefined);
   }
+  if (!res.body || STREAM_TYPES.test(res.headers.get("content-type") ?? "")) clearTimeout(timer);
+  else {
+    const done = () => clearTimeout(timer);
+    const json = res.json.bind(res), text = res.text.bind(res);
+    res.json = () => json().finally(done);
+    res.text = () => text().finally(done);
+  }
+  return res;
 }
 
 /** Maps an error thrown by fetch or by reading a body to a GatewayError. */

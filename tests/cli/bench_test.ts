@@ -67,7 +67,12 @@ Deno.test({
       assert.ok((j.memory.llmgw.peakRssKb ?? 0) > 0, "peak RSS of the llmgw process");
       // The asserted gates are there and were evaluated.
       const asserted = j.gates.filter((g) => g.asserted).map((g) => g.id).sort();
-      assert.deepEqual(asserted, ["errors_50_json", "errors_50_stream", "overhead_p95_json", "overhead_p95_stream_ttft"]);
+      assert.deepEqual(asserted, [
+        "errors_50_json",
+        "errors_50_stream",
+        "overhead_p95_json",
+        "overhead_p95_stream_ttft",
+      ]);
       for (const g of j.gates.filter((g) => g.asserted)) {
         assert.equal(typeof g.pass, "boolean", `${g.id} evaluated`);
         assert.equal(typeof g.value, "number");
@@ -81,7 +86,15 @@ Deno.test({
 });
 
 function fakeResult(over: Partial<Run> = {}): BenchResult {
-  const lat = (p: number) => ({ count: 100, mean: p, p50: p, p90: p * 1.5, p95: p * 2, p99: p * 3, max: p * 4 });
+  const lat = (p: number) => ({
+    count: 100,
+    mean: p,
+    p50: p,
+    p90: p * 1.5,
+    p95: p * 2,
+    p99: p * 3,
+    max: p * 4,
+  });
   const run = (target: Run["target"], kind: Run["kind"], p: number, extra: Partial<Run> = {}): Run => ({
     target,
     kind,
@@ -152,6 +165,7 @@ function fakeResult(over: Partial<Run> = {}): BenchResult {
     },
     gates: [],
     ok: false,
+    notes: ["portkey: every stream request failed (status 500)"],
   };
   return r;
 }
@@ -186,6 +200,7 @@ Deno.test("bench report: text, markdown and SVG", () => {
   const md = renderMarkdown(r, "latency.svg");
   assert.match(md, /!\[latency against offered load\]\(latency\.svg\)/);
   assert.match(md, /\| kind \| conns \| target \|/);
+  assert.match(md, /> portkey: every stream request failed/);
   const svg = renderSvg(r);
   assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.equal((svg.match(/<path /g) ?? []).length, 4, "p50 and p99 lines for direct and llmgw");

@@ -51,6 +51,7 @@ import {
   hang,
   isBehaviour,
   json,
+  type LazySignal,
   type Obj,
   obj,
   planChat,
@@ -140,7 +141,7 @@ function showBody(name: string): Obj {
 }
 
 /** Ollama's `/api/chat` answer for model `model` (known, not an error behaviour). */
-function nativeChat(b: Obj, model: string, signal: AbortSignal, opts: FakeOllamaOptions): Response {
+function nativeChat(b: Obj, model: string, signal: LazySignal, opts: FakeOllamaOptions): Response {
   const behaviour = behaviourOf(model);
   const createdAt = new Date().toISOString();
   const plan = planChat(b, behaviour, opts);

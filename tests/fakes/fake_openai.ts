@@ -46,6 +46,7 @@ import {
   hang,
   isBehaviour,
   json,
+  type LazySignal,
   type Obj,
   obj,
   planChat,
@@ -170,7 +171,7 @@ export function openaiChat(
   body: Obj,
   model: string,
   flavour: Flavour,
-  signal: AbortSignal,
+  signal: LazySignal,
   price: Price = { prompt: 0.000001, completion: 0.000002 },
 ): Response {
   const ollama = flavour === "ollama", openrouter = flavour === "openrouter";
