@@ -84,6 +84,7 @@ export function tables(r: BenchResult): Table[] {
       "total p99",
       "chunks/s",
       "errors",
+      "cpu µs/req",
     ],
     rows: os.runs.map((x) => [
       x.target,
@@ -124,6 +125,7 @@ export function tables(r: BenchResult): Table[] {
       "ttft p50",
       "chunks/s",
       "errors",
+      "cpu µs/req",
       ...(compare ? ["× Portkey"] : []),
     ],
     rows: r.capacity.map((x) => {
