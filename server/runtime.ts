@@ -22,6 +22,7 @@ import { UsageRecorder } from "../core/usage.ts";
 import { Metrics } from "../core/metrics.ts";
 import type { AppDeps } from "./app.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { openUsageSink } from "./usage_writer.ts";
 import { ensureAdminKey } from "./bootstrap.ts";
 
 export interface ServerRuntime extends Runtime {
@@ -43,11 +44,9 @@ export async function createServerRuntime(config: Config, log: Logger): Promise<
   const store = await openStore(config.databaseUrl, { dataDir: config.dataDir });
   const bus = openBus(config.redisUrl);
   const limiter = openLimiter(config.redisUrl);
-  // Small batches: the libSQL driver writes on the event loop's thread, so a batch's
-  // write is a pause for every request in flight (≈15 µs per row here).
-  const usage = new UsageRecorder(store, {
-    maxBatch: 64,
-    flushIntervalMs: 100,
+  // For a libSQL file the batches are written by a worker thread (usage_writer.ts).
+  const usageStore = await openUsageSink(store, config.databaseUrl, config.dataDir);
+  const usage = new UsageRecorder(usageStore, {
     onError: (message, err) =>
       log.log("error", `usage writer: ${message}`, err instanceof Error ? { error: err.message } : undefined),
   });
@@ -127,6 +126,7 @@ export async function createServerRuntime(config: Config, log: Logger): Promise<
     },
     async close() {
       await usage.close();
+      await usageStore.close();
       for (const p of providers) p.close?.();
       await Promise.allSettled([limiter.close(), bus.close()]);
       await store.close();

@@ -85,6 +85,7 @@ export async function fanOut<T>(
   call: (signal: AbortSignal) => Promise<T>,
   discard?: (value: T) => void,
 ): Promise<T[]> {
+  if (n === 1) return [await call(signal)];
   const ac = new AbortController();
   const shared = AbortSignal.any([signal, ac.signal]);
   const calls = Array.from({ length: n }, () =>
