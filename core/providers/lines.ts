@@ -4,11 +4,11 @@
  * arrive; nothing is buffered beyond one partial line.
  */
 
-/** Yields each non-empty line of a byte stream, as it completes. */
-export async function* readLines(
-  body: ReadableStream<Uint8Array>,
-  idleTimeoutMs?: number,
-): AsyncGenerator<string> {
+/**
+ * Yields every line of a byte stream (empty ones included, `\r` stripped) as it
+ * completes; a last line without a newline is yielded at the end.
+ */
+async function* allLines(body: ReadableStream<Uint8Array>, idleTimeoutMs?: number): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   const reader = body.getReader();
   const idle = idleTimeoutMs ? new IdleWatch(reader, idleTimeoutMs) : undefined;
@@ -22,19 +22,26 @@ export async function* readLines(
       rest += decoder.decode(value, { stream: true });
       let nl = rest.indexOf("\n");
       while (nl !== -1) {
-        const line = rest.charCodeAt(nl - 1) === 13 ? rest.slice(0, nl - 1) : rest.slice(0, nl);
+        yield rest.charCodeAt(nl - 1) === 13 ? rest.slice(0, nl - 1) : rest.slice(0, nl);
         rest = rest.slice(nl + 1);
-        if (line.length > 0) yield line;
         nl = rest.indexOf("\n");
       }
     }
     rest += decoder.decode();
-    if (rest.trim().length > 0) yield rest.replace(/\r$/, "");
+    if (rest.length > 0) yield rest.replace(/\r$/, "");
   } finally {
     idle?.clear();
     reader.cancel().catch(() => {});
     reader.releaseLock();
   }
+}
+
+/** Yields each non-empty line of a byte stream (NDJSON), as it completes. */
+export async function* readLines(
+  body: ReadableStream<Uint8Array>,
+  idleTimeoutMs?: number,
+): AsyncGenerator<string> {
+  for await (const line of allLines(body, idleTimeoutMs)) if (line.trim().length > 0) yield line;
 }
 
 /** Raised when an upstream stream goes quiet for longer than its idle limit. */
@@ -96,38 +103,16 @@ export async function* readSseData(
   body: ReadableStream<Uint8Array>,
   idleTimeoutMs?: number,
 ): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  const reader = body.getReader();
-  const idle = idleTimeoutMs ? new IdleWatch(reader, idleTimeoutMs) : undefined;
-  let rest = "";
   let data: string[] = [];
-  try {
-    while (true) {
-      idle?.waiting();
-      const { value, done } = await reader.read();
-      idle?.arrived();
-      if (done) break;
-      rest += decoder.decode(value, { stream: true });
-      let nl = rest.indexOf("\n");
-      while (nl !== -1) {
-        const line = rest.charCodeAt(nl - 1) === 13 ? rest.slice(0, nl - 1) : rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        if (line.length === 0) {
-          if (data.length > 0) {
-            yield data.length === 1 ? data[0]! : data.join("\n");
-            data = [];
-          }
-        } else if (line.startsWith("data:")) {
-          data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
-        }
-        nl = rest.indexOf("\n");
+  for await (const line of allLines(body, idleTimeoutMs)) {
+    if (line.length === 0) {
+      if (data.length > 0) {
+        yield data.length === 1 ? data[0]! : data.join("\n");
+        data = [];
       }
+    } else if (line.startsWith("data:")) {
+      data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
     }
-    if (rest.startsWith("data:")) data.push(rest.charCodeAt(5) === 32 ? rest.slice(6) : rest.slice(5));
-    if (data.length > 0) yield data.join("\n");
-  } finally {
-    idle?.clear();
-    reader.cancel().catch(() => {});
-    reader.releaseLock();
   }
+  if (data.length > 0) yield data.join("\n");
 }
