@@ -82,7 +82,6 @@ export interface GatewayDeps {
   policy?: Policy;
   usage?: UsageSink;
   metrics?: { observe(r: UsageRecord): void };
-  log?: (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
 
 const NO_ADMISSION: Admission = { headers: {}, finish: () => {} };

@@ -26,7 +26,7 @@ export function createCoreRuntime(config: Config, log: Logger): Runtime {
     defaultModel: config.defaultModel,
     ttlMs: config.modelCacheTtlMs,
   });
-  const gateway = new Gateway({ router, pricing: config.pricing, log: log.log });
+  const gateway = new Gateway({ router, pricing: config.pricing });
   return {
     config,
     log,

@@ -52,7 +52,7 @@ export async function createServerRuntime(config: Config, log: Logger): Promise<
   });
   const policy = new KeyPolicy({ limiter, store, globalLimits: config.globalLimits });
   const metrics = new Metrics();
-  const gateway = new Gateway({ router, pricing: config.pricing, policy, usage, metrics, log: log.log });
+  const gateway = new Gateway({ router, pricing: config.pricing, policy, usage, metrics });
   const keyAdmin = new KeyAdmin(store, bus);
   let auth: Authenticator | undefined;
   if (config.authEnabled) {
