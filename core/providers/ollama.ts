@@ -11,7 +11,7 @@ import {
   UpstreamError,
 } from "../errors.ts";
 import { completionId, nowSeconds } from "../ids.ts";
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from "../protocol.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from "../protocol.ts";
 import { createPooledClient, mapBodyError, readBody, upstreamFetch, type UpstreamOptions } from "./http.ts";
 import { readLines } from "./lines.ts";
 import { enforceParams } from "./params.ts";
@@ -25,7 +25,7 @@ import {
   toOllamaRequest,
   usageOf,
 } from "./ollama_wire.ts";
-import { fanOut, mergeStreams, sumUsage } from "./merge.ts";
+import { fanOut, mergeChoiceStreams, sumUsage } from "./merge.ts";
 
 export interface OllamaOptions {
   name: string;
@@ -132,8 +132,7 @@ export class OllamaProvider implements Provider {
       (res) => res.body?.cancel().catch(() => {}),
     );
     const streams = responses.map((res, i) => this.chunks(res, base, shape, i, ctx));
-    if (n === 1) return withUsage(streams[0]!, base);
-    return withUsage(mergeStreams(streams), base);
+    return n === 1 ? streams[0]! : mergeChoiceStreams(streams);
   }
 
   private async *chunks(
@@ -142,7 +141,7 @@ export class OllamaProvider implements Provider {
     shape: OllamaCallShape,
     index: number,
     ctx: CallContext,
-  ): AsyncGenerator<ChatCompletionChunk | Usage> {
+  ): AsyncGenerator<ChatCompletionChunk> {
     const translator = new OllamaChunkTranslator(base, shape, index);
     try {
       for await (const text of readLines(res.body!, this.opts.streamIdleTimeoutMs)) {
@@ -155,7 +154,7 @@ export class OllamaProvider implements Provider {
         if (line.error) throw this.errorFromMessage(500, line.error, base.model);
         yield* translator.translate(line);
         if (line.done) {
-          yield usageOf(line);
+          yield { ...base, object: "chat.completion.chunk", choices: [], usage: usageOf(line) };
           return;
         }
       }
@@ -198,27 +197,4 @@ export class OllamaProvider implements Provider {
   close(): void {
     this.client.close();
   }
-}
-
-/**
- * Collects the usage values that provider streams interleave with chunks and
- * appends one final usage chunk (`choices: []`) with their sum.
- */
-async function* withUsage(
-  source: AsyncIterable<ChatCompletionChunk | Usage>,
-  base: { id: string; created: number; model: string },
-): AsyncGenerator<ChatCompletionChunk> {
-  const usages: Usage[] = [];
-  for await (const item of source) {
-    if ("object" in item) yield item as ChatCompletionChunk;
-    else usages.push(item as Usage);
-  }
-  yield {
-    id: base.id,
-    object: "chat.completion.chunk",
-    created: base.created,
-    model: base.model,
-    choices: [],
-    usage: sumUsage(usages),
-  };
 }
